@@ -1,0 +1,184 @@
+"""Event schemas exchanged over Kafka.
+
+Events are immutable facts, named in the past tense. Every event carries an ``event_id``
+(idempotency key for at-least-once delivery), a ``schema_version`` (consumers reject what
+they do not understand instead of guessing) and its event time ``occurred_at``; replays and
+detectors run on event time, never on the clock of the machine that processes them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Level = Literal["watch", "warning", "critical"]
+LEVELS: tuple[Level, ...] = ("watch", "warning", "critical")
+SentimentLabel = Literal["negative", "neutral", "positive"]
+Source = Literal["x", "mastodon", "bluesky", "rss", "replay"]
+
+MAX_TEXT_CHARS = 10_000
+"""Posts longer than this are cut: no network allows more, and unbounded texts are a DoS."""
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes are ambiguous across services; reject them instead of guessing."""
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (use UTC, e.g. 2026-03-11T15:04:09Z)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def level_rank(level: str) -> int:
+    """Order of alert levels; unknown levels rank below ``watch``."""
+    return LEVELS.index(level) + 1 if level in LEVELS else 0  # type: ignore[arg-type]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Author(_Frozen):
+    id: str = Field(max_length=200)
+    handle: str = Field(max_length=200)
+    followers: int = Field(default=0, ge=0)
+
+
+class EngagementMetrics(_Frozen):
+    likes: int = Field(default=0, ge=0)
+    reposts: int = Field(default=0, ge=0)
+    replies: int = Field(default=0, ge=0)
+
+
+class _Event(_Frozen):
+    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=100)
+    schema_version: int = SCHEMA_VERSION
+    drill: bool = False
+    """Drill events rehearse the chain; they must never be mistaken for a real crisis."""
+
+
+class Mention(_Frozen):
+    """One public post as the drill format (``scenarios/FORMAT.md``) and the sources give it."""
+
+    id: str = Field(min_length=1, max_length=600)
+    source: Source
+    created_at: UtcDatetime
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    lang: str | None = Field(default=None, max_length=16)
+    author: Author
+    url: str | None = Field(default=None, max_length=2000)
+    in_reply_to: str | None = Field(default=None, max_length=600)
+    metrics: EngagementMetrics = Field(default_factory=EngagementMetrics)
+
+
+class MentionReceived(_Event):
+    """A mention matched at least one watched target. Published once per target, keyed by it."""
+
+    type: Literal["MentionReceived"] = "MentionReceived"
+    occurred_at: UtcDatetime
+    target_id: str = Field(min_length=1, max_length=100)
+    target_ids: tuple[str, ...] = Field(min_length=1)
+    mention: Mention
+
+
+class MentionScored(_Event):
+    """A received mention with its sentiment and crisis topics."""
+
+    type: Literal["MentionScored"] = "MentionScored"
+    occurred_at: UtcDatetime
+    target_id: str = Field(min_length=1, max_length=100)
+    target_ids: tuple[str, ...] = Field(min_length=1)
+    mention: Mention
+    label: SentimentLabel
+    scores: dict[SentimentLabel, float]
+    language: str
+    language_supported: bool = True
+    topics: tuple[str, ...] = ()
+    model_id: str
+    received_event_id: str
+
+
+class Evidence(_Frozen):
+    """Why an alert fired: enough for a human to judge it without opening a dashboard."""
+
+    observed: float = 0.0
+    expected: float = 0.0
+    p_value: float | None = None
+    score: float = 0.0
+    negative_share: float = 0.0
+    negative_share_usual: float = 0.0
+    distinct_authors: int = 0
+    new_authors: int = 0
+    new_author_share: float = 0.0
+    reach: int = 0
+    topics: tuple[str, ...] = ()
+    top_posts: tuple[dict[str, Any], ...] = ()
+    gates: dict[str, bool] = Field(default_factory=dict)
+    window_start: UtcDatetime | None = None
+    window_end: UtcDatetime | None = None
+
+
+class _AlertEvent(_Event):
+    occurred_at: UtcDatetime
+    alert_id: str = Field(min_length=1, max_length=200)
+    target_id: str = Field(min_length=1, max_length=100)
+    target_name: str = ""
+    target_kind: str = ""
+    level: Level
+    evidence: Evidence = Field(default_factory=Evidence)
+
+
+class CrisisAlertRaised(_AlertEvent):
+    type: Literal["CrisisAlertRaised"] = "CrisisAlertRaised"
+
+
+class CrisisAlertEscalated(_AlertEvent):
+    type: Literal["CrisisAlertEscalated"] = "CrisisAlertEscalated"
+    previous_level: Level
+
+
+class CrisisAlertResolved(_AlertEvent):
+    type: Literal["CrisisAlertResolved"] = "CrisisAlertResolved"
+    """``level`` is the highest level the alert reached."""
+
+
+AlertEvent = Annotated[
+    CrisisAlertRaised | CrisisAlertEscalated | CrisisAlertResolved, Field(discriminator="type")
+]
+
+
+class DeadLettered(_Frozen):
+    """What goes to ``<topic>.dlq``: the original bytes, why they were refused, and from where."""
+
+    type: Literal["DeadLettered"] = "DeadLettered"
+    event_id: str = Field(default_factory=new_event_id)
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    service: str
+    source_topic: str
+    partition: int | None = None
+    offset: int | None = None
+    key: str | None = None
+    reason: str
+    payload: str
+    """The original message, decoded as UTF-8 with replacement so it can always be stored."""
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "MentionReceived": MentionReceived,
+    "MentionScored": MentionScored,
+    "CrisisAlertRaised": CrisisAlertRaised,
+    "CrisisAlertEscalated": CrisisAlertEscalated,
+    "CrisisAlertResolved": CrisisAlertResolved,
+    "DeadLettered": DeadLettered,
+}
