@@ -88,6 +88,8 @@ class MentionReceived(_Event):
     occurred_at: UtcDatetime
     target_id: str = Field(min_length=1, max_length=100)
     target_ids: tuple[str, ...] = Field(min_length=1)
+    target_name: str = Field(default="", max_length=200)
+    target_kind: str = Field(default="organisation", max_length=40)
     mention: Mention
 
 
@@ -98,6 +100,8 @@ class MentionScored(_Event):
     occurred_at: UtcDatetime
     target_id: str = Field(min_length=1, max_length=100)
     target_ids: tuple[str, ...] = Field(min_length=1)
+    target_name: str = Field(default="", max_length=200)
+    target_kind: str = Field(default="organisation", max_length=40)
     mention: Mention
     label: SentimentLabel
     scores: dict[SentimentLabel, float]

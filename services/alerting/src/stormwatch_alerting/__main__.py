@@ -1,0 +1,3 @@
+from stormwatch_alerting.app import run_service
+
+run_service()

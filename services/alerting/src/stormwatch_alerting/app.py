@@ -1,0 +1,182 @@
+"""Builds the alerting service: detection (scored mentions → alerts) and delivery
+(alerts → people), two consumers in one process so each can be scaled and replayed alone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from stormwatch_alerting.adapters import alert_event, observation
+from stormwatch_alerting.delivery.notifiers import (
+    EmailNotifier,
+    LogNotifier,
+    Notifier,
+    NotifyError,
+)
+from stormwatch_alerting.domain.dedup import SeenIds
+from stormwatch_alerting.domain.detector import Detector, preset
+from stormwatch_alerting.settings import AlertingSettings
+from stormwatch_shared.codec import DecodeError, decode, encode
+from stormwatch_shared.events import (
+    CrisisAlertEscalated,
+    CrisisAlertRaised,
+    CrisisAlertResolved,
+    MentionScored,
+)
+from stormwatch_shared.kafka import dead_letter
+from stormwatch_shared.service import make_broker, raw_body
+from stormwatch_shared.settings import KafkaSettings
+from stormwatch_shared.topics import ALERTS, MENTIONS_SCORED, dlq
+
+log = logging.getLogger("stormwatch.alerting")
+
+ALERT_TYPES: dict[str, Any] = {
+    "CrisisAlertRaised": CrisisAlertRaised,
+    "CrisisAlertEscalated": CrisisAlertEscalated,
+    "CrisisAlertResolved": CrisisAlertResolved,
+}
+
+
+async def _dead_letter(
+    broker: KafkaBroker, topic: str, body: bytes, record: Any, reason: str
+) -> Any:
+    letter = dead_letter(
+        service="alerting",
+        source_topic=topic,
+        reason=reason,
+        payload=body,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )
+    log.warning("Dead letter %s[%s]@%s: %s", topic, record.partition, record.offset, reason)
+    return await broker.publish(encode(letter), dlq(topic), key=record.key, no_confirm=True)
+
+
+def decode_alert(body: bytes) -> Any:
+    import orjson
+
+    try:
+        kind = orjson.loads(body).get("type") if body[:1] == b"{" else None
+    except orjson.JSONDecodeError:
+        kind = None
+    model = ALERT_TYPES.get(kind or "")
+    if model is None:
+        raise DecodeError(f"unknown alert event type {kind!r}")
+    return decode(body, model)
+
+
+async def deliver(
+    alert: Any, notifiers: list[Notifier], *, attempts: int = 3, backoff_s: float = 0.5
+) -> dict[str, str]:
+    """Send to every channel; retry only recoverable failures, with exponential backoff.
+
+    One failing channel must not keep the others from paging: each is tried on its own.
+    """
+    outcomes: dict[str, str] = {}
+    for notifier in notifiers:
+        for attempt in range(1, attempts + 1):
+            try:
+                outcomes[notifier.channel] = "sent: " + await notifier.send(alert)
+                break
+            except NotifyError as exc:
+                if not exc.recoverable or attempt == attempts:
+                    outcomes[notifier.channel] = f"failed: {exc}"
+                    log.error(
+                        "Zustellung fehlgeschlagen / delivery failed (%s, attempt %d): %s",
+                        notifier.channel,
+                        attempt,
+                        exc,
+                    )
+                    break
+                await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+    return outcomes
+
+
+def build_app(
+    settings: AlertingSettings,
+    kafka: KafkaSettings,
+    notifiers: list[Notifier] | None = None,
+) -> FastStream:
+    broker = make_broker(kafka, "stormwatch-alerting")
+    app = FastStream(broker, logger=log)
+    scored_topic, alerts_topic = kafka.topic(MENTIONS_SCORED), kafka.topic(ALERTS)
+    detector = Detector(preset(settings.sensitivity))
+    seen_mentions = SeenIds()
+    seen_alerts = SeenIds(20_000)
+    if notifiers is None:
+        notifiers = [LogNotifier(log)]
+        if settings.email_to:
+            notifiers.append(EmailNotifier(settings))
+
+    @broker.subscriber(
+        scored_topic,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_size,
+        batch_timeout_ms=20,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_body,
+    )
+    async def detect(bodies: list[bytes], message: KafkaMessage) -> None:
+        pending = []
+        for body, record in zip(bodies, message.raw_message, strict=True):
+            try:
+                event = decode(body, MentionScored)
+            except DecodeError as exc:
+                pending.append(await _dead_letter(broker, scored_topic, body, record, str(exc)))
+                continue
+            if not seen_mentions.first_time(event.event_id):
+                continue
+            for transition in detector.observe(observation(event)):
+                alert = alert_event(
+                    transition,
+                    target_name=event.target_name,
+                    target_kind=event.target_kind,
+                    drill=event.drill,
+                )
+                pending.append(
+                    await broker.publish(
+                        encode(alert),
+                        alerts_topic,
+                        key=alert.target_id.encode(),
+                        timestamp_ms=int(alert.occurred_at.timestamp() * 1000),
+                        no_confirm=True,
+                    )
+                )
+        await asyncio.gather(*pending)
+
+    @broker.subscriber(
+        alerts_topic,
+        group_id=settings.delivery_group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_body,
+    )
+    async def notify(body: bytes, message: KafkaMessage) -> None:
+        try:
+            alert = decode_alert(body)
+        except DecodeError as exc:
+            await (await _dead_letter(broker, alerts_topic, body, message.raw_message, str(exc)))
+            return
+        if not seen_alerts.first_time(alert.event_id):
+            return
+        await deliver(alert, notifiers)
+
+    return app
+
+
+def run_service() -> None:
+    """Entry point for ``stormwatch run alerting`` and ``python -m stormwatch_alerting``."""
+    from stormwatch_shared.service import configure_logging
+    from stormwatch_shared.settings import load_settings
+
+    configure_logging("alerting")
+    app = build_app(load_settings(AlertingSettings), load_settings(KafkaSettings))
+    asyncio.run(app.run())

@@ -1,0 +1,1 @@
+"""Getting alerts to people: rendering per channel, notifiers behind one interface."""

@@ -1,0 +1,48 @@
+"""Alerting service settings (environment variables prefixed ``ALERTING_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AlertingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALERTING_", extra="ignore")
+
+    sensitivity: Literal["calm", "normal", "eager"] = Field(
+        default="normal", description="Detector preset: lead time versus false alarms."
+    )
+    group_id: str = Field(default="stormwatch-alerting", min_length=1)
+    delivery_group_id: str = Field(default="stormwatch-delivery", min_length=1)
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server for alert emails.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    email_from: str = Field(default="stormwatch@localhost")
+    email_to: list[str] = Field(
+        default_factory=list,
+        description="Comma-separated crisis-team addresses; empty disables email.",
+    )
+    crisis_room_url: str = Field(
+        default="http://127.0.0.1:8080", description="Base URL of the crisis-room page."
+    )
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            if "@" not in addr or " " in addr:
+                raise ValueError(f"not an email address: {addr!r}")
+        return value

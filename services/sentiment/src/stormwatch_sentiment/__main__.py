@@ -1,0 +1,3 @@
+from stormwatch_sentiment.app import run_service
+
+run_service()

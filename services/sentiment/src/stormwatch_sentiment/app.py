@@ -1,0 +1,113 @@
+"""Builds the sentiment service: micro-batches of raw mentions in, scored mentions out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream import FastStream
+from faststream.kafka import KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from stormwatch_sentiment.scoring import Scorer
+from stormwatch_sentiment.settings import SentimentSettings
+from stormwatch_shared.codec import DecodeError, decode, encode
+from stormwatch_shared.events import MentionReceived
+from stormwatch_shared.kafka import dead_letter
+from stormwatch_shared.service import make_broker, raw_body
+from stormwatch_shared.settings import KafkaSettings
+from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED, dlq
+
+log = logging.getLogger("stormwatch.sentiment")
+
+
+def load_model(settings: SentimentSettings) -> Any:
+    from stormwatch_sentiment.engines import load_default, load_engine
+
+    if settings.engine == "default":
+        return load_default()
+    return load_engine(settings.engine, settings.model_path, settings.threads)
+
+
+def build_app(
+    settings: SentimentSettings, kafka: KafkaSettings, model: Any | None = None
+) -> FastStream:
+    from stormwatch_sentiment.domain.topics import TopicTagger
+
+    broker = make_broker(kafka, "stormwatch-sentiment")
+    app = FastStream(broker, logger=log)
+    raw_topic, scored_topic = kafka.topic(MENTIONS_RAW), kafka.topic(MENTIONS_SCORED)
+    state: dict[str, Scorer] = {}
+
+    @app.on_startup
+    async def _load() -> None:
+        # Loaded once per process, before consuming: a model that fails to load must stop
+        # the service at start, not on the first message.
+        tagger = (
+            TopicTagger.from_file(settings.topics_file)
+            if settings.topics_file
+            else TopicTagger.default()
+        )
+        state["scorer"] = Scorer(model if model is not None else load_model(settings), tagger)
+        log.info("Modell geladen / model loaded: %s", state["scorer"].model.model_id)
+
+    @broker.subscriber(
+        raw_topic,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_body,
+    )
+    async def handle(bodies: list[bytes], message: KafkaMessage) -> None:
+        records = message.raw_message
+        good: list[MentionReceived] = []
+        pending = []
+        for body, record in zip(bodies, records, strict=True):
+            try:
+                good.append(decode(body, MentionReceived))
+            except DecodeError as exc:
+                letter = dead_letter(
+                    service="sentiment",
+                    source_topic=raw_topic,
+                    reason=str(exc),
+                    payload=body,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                )
+                log.warning("Dead letter %s:%s: %s", record.partition, record.offset, exc)
+                pending.append(
+                    await broker.publish(
+                        encode(letter), dlq(raw_topic), key=record.key, no_confirm=True
+                    )
+                )
+        if good:
+            scored = await asyncio.to_thread(state["scorer"].score, good)
+            for event in scored:
+                pending.append(
+                    await broker.publish(
+                        encode(event),
+                        scored_topic,
+                        key=event.target_id.encode(),
+                        timestamp_ms=int(event.occurred_at.timestamp() * 1000),
+                        no_confirm=True,
+                    )
+                )
+        # Offsets are committed after this returns: only once every write is confirmed.
+        await asyncio.gather(*pending)
+
+    return app
+
+
+def run_service() -> None:
+    """Entry point for ``stormwatch run sentiment`` and ``python -m stormwatch_sentiment``."""
+    from stormwatch_shared.service import configure_logging
+    from stormwatch_shared.settings import load_settings
+
+    configure_logging("sentiment")
+    app = build_app(load_settings(SentimentSettings), load_settings(KafkaSettings))
+    asyncio.run(app.run())

@@ -1,0 +1,56 @@
+"""From ``MentionReceived`` to ``MentionScored``: one function for the service and the replay.
+
+Sharing it is what lets ``stormwatch replay`` promise the same alerts as the live pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from stormwatch_sentiment.domain.language import guess_language
+from stormwatch_sentiment.domain.model import SentimentModel
+from stormwatch_sentiment.domain.topics import TopicTagger
+from stormwatch_shared.events import MentionReceived, MentionScored
+
+SUPPORTED_LANGUAGES = frozenset({"de", "en"})
+
+
+class Scorer:
+    def __init__(self, model: SentimentModel, tagger: TopicTagger) -> None:
+        self.model = model
+        self.tagger = tagger
+
+    def score(self, events: Sequence[MentionReceived]) -> list[MentionScored]:
+        # A mention that concerns two targets arrives twice; score its text once.
+        unique: dict[str, int] = {}
+        texts: list[str] = []
+        for event in events:
+            if event.mention.id not in unique:
+                unique[event.mention.id] = len(texts)
+                texts.append(event.mention.text)
+        results = self.model.predict(texts)
+        out = []
+        for event in events:
+            result = results[unique[event.mention.id]]
+            text = event.mention.text
+            language = (event.mention.lang or guess_language(text) or "und").lower()
+            out.append(
+                MentionScored(
+                    event_id=f"{event.event_id}|scored",
+                    occurred_at=event.occurred_at,
+                    target_id=event.target_id,
+                    target_ids=event.target_ids,
+                    target_name=event.target_name,
+                    target_kind=event.target_kind,
+                    mention=event.mention,
+                    label=result.label,  # type: ignore[arg-type]
+                    scores=result.scores,  # type: ignore[arg-type]
+                    language=language,
+                    language_supported=language in SUPPORTED_LANGUAGES,
+                    topics=self.tagger.tag(text),
+                    model_id=self.model.model_id,
+                    received_event_id=event.event_id,
+                    drill=event.drill,
+                )
+            )
+        return out

@@ -1,0 +1,75 @@
+"""Settings shared by every service, and the one way all services load settings.
+
+Configuration comes from the environment (12-factor) so the same image runs in compose,
+in tests and on a laptop. A wrong value must stop the service at start with the name of
+the environment variable, never with a stack trace or, worse, a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class SettingsError(SystemExit):
+    """Raised with a ready-to-print, German-first message naming the offending variable."""
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is and how topics are named; the same for all services."""
+
+    model_config = SettingsConfigDict(env_prefix="STORMWATCH_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    topic_prefix: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prepended to every topic name (isolates tests, drills or tenants).",
+    )
+    partitions: int = Field(default=6, ge=1, le=1000, description="Partitions for new topics.")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        for part in value.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {part.strip()!r}")
+        return value
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def env_name(cls: type[BaseSettings], field: str) -> str:
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return f"{prefix}{field}".upper()
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment or exit with a message naming each bad variable.
+
+    Values are not echoed: a mistyped secret must not end up in a log.
+    """
+    try:
+        return cls()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = err["loc"][0] if err["loc"] else ""
+            name = env_name(cls, str(loc)) if loc else cls.__name__
+            lines.append(f"  {name}: {err['msg']}")
+        detail = "\n".join(lines)
+        raise SettingsError(
+            "Konfigurationsfehler / configuration error:\n"
+            f"{detail}\n"
+            "Bitte die genannte Umgebungsvariable korrigieren und neu starten. "
+            "/ Fix the variable named above and start again."
+        ) from None
