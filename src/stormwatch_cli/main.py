@@ -39,7 +39,7 @@ def _topics(args: argparse.Namespace) -> int:
     partitions = args.partitions or kafka.partitions
     try:
         created = ensure_topics(kafka, topic_specs(partitions))
-    except Exception as exc:  # noqa: BLE001 - any client error means the same to the user
+    except Exception as exc:
         print(
             f"Kafka nicht erreichbar / Kafka unreachable at {kafka.bootstrap_servers}: {exc}\n"
             "Läuft der Broker? / Is the broker running? (make kafka-start)",

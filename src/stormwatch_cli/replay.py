@@ -13,13 +13,14 @@ from typing import Any
 
 from stormwatch_alerting.adapters import alert_event, observation
 from stormwatch_alerting.domain.detector import Detector, preset
-from stormwatch_cli.report import AlertReport
 from stormwatch_listener.domain.matching import received_events
 from stormwatch_sentiment.domain.model import SentimentModel
 from stormwatch_sentiment.scoring import Scorer
 from stormwatch_shared.events import MentionReceived
 from stormwatch_shared.scenario import ReadProblems, iter_mentions, open_scenario
 from stormwatch_shared.targets import TargetMatcher
+
+from stormwatch_cli.report import AlertReport
 
 BATCH = 512
 
@@ -37,9 +38,7 @@ def replay(
     scenario = open_scenario(scenario_dir)
     matcher = TargetMatcher(scenario.targets)
     problems = ReadProblems()
-    mentions = sorted(
-        iter_mentions(scenario.mentions_path, problems), key=lambda m: m.created_at
-    )
+    mentions = sorted(iter_mentions(scenario.mentions_path, problems), key=lambda m: m.created_at)
     scorer = Scorer(model if model is not None else load_default(), TopicTagger.default())
     detector = Detector(preset(sensitivity))
     report = AlertReport()

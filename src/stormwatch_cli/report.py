@@ -20,8 +20,10 @@ AlertEvent = CrisisAlertRaised | CrisisAlertEscalated | CrisisAlertResolved
 
 
 def iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts.microsecond == 0 else ts.isoformat().replace(
-        "+00:00", "Z"
+    return (
+        ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if ts.microsecond == 0
+        else ts.isoformat().replace("+00:00", "Z")
     )
 
 

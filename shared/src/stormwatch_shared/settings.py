@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -60,6 +61,11 @@ def load_settings(cls: type[S]) -> S:
     """
     try:
         return cls()
+    except PydanticSettingsError as exc:
+        # Raised before validation when a value cannot even be parsed (e.g. bad JSON).
+        raise SettingsError(
+            f"Konfigurationsfehler / configuration error ({cls.__name__}): {exc}"
+        ) from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from stormwatch_alerting.domain.types import Observation, Transition
 from stormwatch_shared.events import (
     CrisisAlertEscalated,
     CrisisAlertRaised,
@@ -12,6 +11,8 @@ from stormwatch_shared.events import (
     Evidence,
     MentionScored,
 )
+
+from stormwatch_alerting.domain.types import Observation, Transition
 
 AlertEventType = CrisisAlertRaised | CrisisAlertEscalated | CrisisAlertResolved
 

@@ -10,17 +10,6 @@ from typing import Any
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
-
-from stormwatch_alerting.adapters import alert_event, observation
-from stormwatch_alerting.delivery.notifiers import (
-    EmailNotifier,
-    LogNotifier,
-    Notifier,
-    NotifyError,
-)
-from stormwatch_alerting.domain.dedup import SeenIds
-from stormwatch_alerting.domain.detector import Detector, preset
-from stormwatch_alerting.settings import AlertingSettings
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import (
     CrisisAlertEscalated,
@@ -32,6 +21,17 @@ from stormwatch_shared.kafka import dead_letter
 from stormwatch_shared.service import make_broker, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, MENTIONS_SCORED, dlq
+
+from stormwatch_alerting.adapters import alert_event, observation
+from stormwatch_alerting.delivery.notifiers import (
+    EmailNotifier,
+    LogNotifier,
+    Notifier,
+    NotifyError,
+)
+from stormwatch_alerting.domain.dedup import SeenIds
+from stormwatch_alerting.domain.detector import Detector, preset
+from stormwatch_alerting.settings import AlertingSettings
 
 log = logging.getLogger("stormwatch.alerting")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class AlertingSettings(BaseSettings):
@@ -24,7 +24,7 @@ class AlertingSettings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10.0, gt=0, le=300)
     email_from: str = Field(default="stormwatch@localhost")
-    email_to: list[str] = Field(
+    email_to: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated crisis-team addresses; empty disables email.",
     )

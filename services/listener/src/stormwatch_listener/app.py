@@ -9,17 +9,17 @@ from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-
-from stormwatch_listener.domain.matching import received_events
-from stormwatch_listener.settings import ListenerSettings
-from stormwatch_listener.sources.base import MentionSource
-from stormwatch_listener.sources.replay import ReplaySource
 from stormwatch_shared.codec import encode
 from stormwatch_shared.scenario import ReadProblems
 from stormwatch_shared.service import make_broker
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.targets import TargetMatcher, load_targets
 from stormwatch_shared.topics import MENTIONS_RAW
+
+from stormwatch_listener.domain.matching import received_events
+from stormwatch_listener.settings import ListenerSettings
+from stormwatch_listener.sources.base import MentionSource
+from stormwatch_listener.sources.replay import ReplaySource
 
 log = logging.getLogger("stormwatch.listener")
 

@@ -9,15 +9,15 @@ from typing import Any
 from faststream import FastStream
 from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
-
-from stormwatch_sentiment.scoring import Scorer
-from stormwatch_sentiment.settings import SentimentSettings
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import MentionReceived
 from stormwatch_shared.kafka import dead_letter
 from stormwatch_shared.service import make_broker, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED, dlq
+
+from stormwatch_sentiment.scoring import Scorer
+from stormwatch_sentiment.settings import SentimentSettings
 
 log = logging.getLogger("stormwatch.sentiment")
 

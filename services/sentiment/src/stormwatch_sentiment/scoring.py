@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stormwatch_shared.events import MentionReceived, MentionScored
+
 from stormwatch_sentiment.domain.language import guess_language
 from stormwatch_sentiment.domain.model import SentimentModel
 from stormwatch_sentiment.domain.topics import TopicTagger
-from stormwatch_shared.events import MentionReceived, MentionScored
 
 SUPPORTED_LANGUAGES = frozenset({"de", "en"})
 

@@ -32,5 +32,7 @@ class SentimentSettings(BaseSettings):
     @model_validator(mode="after")
     def _model_needed(self) -> SentimentSettings:
         if self.engine != "default" and not self.model_path:
-            raise ValueError(f"SENTIMENT_MODEL_PATH is required with SENTIMENT_ENGINE={self.engine}")
+            raise ValueError(
+                f"SENTIMENT_MODEL_PATH is required with SENTIMENT_ENGINE={self.engine}"
+            )
         return self

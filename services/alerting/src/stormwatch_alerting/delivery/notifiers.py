@@ -64,7 +64,9 @@ class EmailNotifier:
             )
         except aiosmtplib.SMTPResponseException as exc:
             # 4xx is the server asking us to come back later; 5xx will not change on retry.
-            raise NotifyError(f"SMTP {exc.code}: {exc.message}", recoverable=exc.code < 500) from exc
+            raise NotifyError(
+                f"SMTP {exc.code}: {exc.message}", recoverable=exc.code < 500
+            ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise NotifyError(f"SMTP unreachable: {exc}", recoverable=True) from exc
         return msg["Message-ID"]

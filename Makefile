@@ -1,0 +1,60 @@
+# stormwatch developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PY := .venv/bin/python
+KAFKA := deploy/kafka-local/kafka.sh
+
+.PHONY: help setup uv kafka-jars system-deps test test-unit lint demo bench eval schemas kafka-start kafka-stop clean
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+uv:
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || { echo "installing uv ..."; \
+	  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv; }
+
+setup: uv kafka-jars ## install Python dependencies (uv) and the Kafka broker jars
+	@$$(command -v uv || echo $(UV)) sync --locked --all-packages --quiet
+	@echo "setup done: .venv/bin/stormwatch --help"
+
+kafka-jars:
+	@$(KAFKA) fetch
+
+system-deps: ## Prometheus and Alertmanager from Debian, if missing (needs root)
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing prometheus + alertmanager (Debian) ..."; \
+	  (apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null)); }
+
+test: setup ## all tests: unit, integration on a real Kafka broker, end to end
+	$(PY) -m pytest tests
+
+test-unit: setup ## fast unit tests only
+	$(PY) -m pytest tests/unit
+
+lint: setup ## ruff (lint + format check) and mypy strict on domain/ and shared/
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+demo: setup ## start Kafka + the three services, replay the bundled drill, show the alert
+	$(PY) tools/demo.py
+
+bench: setup ## benchmarks -> bench/results/latest.json and docs/benchmarks.md
+	$(PY) bench/run.py
+
+eval: setup ## detector and sentiment evaluation on ../shared -> docs/evaluation.md
+	$(PY) tools/eval/run_eval.py
+
+schemas: setup ## regenerate the JSON Schema snapshots of the events
+	$(PY) -m stormwatch_shared.schemas
+
+kafka-start: kafka-jars ## start a local broker on 127.0.0.1:9092
+	$(KAFKA) start 9092
+
+kafka-stop: ## stop the local broker
+	$(KAFKA) stop
+
+clean: ## remove caches and local broker data
+	rm -rf .pytest_cache .mypy_cache .ruff_cache deploy/kafka-local/data

@@ -1,0 +1,3 @@
+from stormwatch_cli.main import main
+
+main()

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from stormwatch_alerting.settings import AlertingSettings
+from stormwatch_listener.settings import ListenerSettings
+from stormwatch_sentiment.settings import SentimentSettings
+from stormwatch_shared.settings import KafkaSettings, SettingsError, load_settings
+
+from tests.conftest import DRILL
+
+
+@pytest.mark.parametrize(
+    ("cls", "env", "named"),
+    [
+        (
+            KafkaSettings,
+            {"STORMWATCH_KAFKA_BOOTSTRAP_SERVERS": "nohost"},
+            "STORMWATCH_KAFKA_BOOTSTRAP_SERVERS",
+        ),
+        (KafkaSettings, {"STORMWATCH_KAFKA_PARTITIONS": "zero"}, "STORMWATCH_KAFKA_PARTITIONS"),
+        (SentimentSettings, {"SENTIMENT_ENGINE": "magic"}, "SENTIMENT_ENGINE"),
+        (SentimentSettings, {"SENTIMENT_ENGINE": "onnx"}, "SENTIMENT_MODEL_PATH"),
+        (AlertingSettings, {"ALERTING_SMTP_PORT": "70000"}, "ALERTING_SMTP_PORT"),
+        (AlertingSettings, {"ALERTING_EMAIL_TO": "not-an-address"}, "ALERTING_EMAIL_TO"),
+        (AlertingSettings, {"ALERTING_SENSITIVITY": "paranoid"}, "ALERTING_SENSITIVITY"),
+        (ListenerSettings, {"LISTENER_REPLAY_DIR": "/nonexistent"}, "LISTENER_REPLAY_DIR"),
+        (
+            ListenerSettings,
+            {"LISTENER_REPLAY_DIR": str(DRILL), "LISTENER_REPLAY_SPEED": "fast"},
+            "LISTENER_REPLAY_SPEED",
+        ),
+    ],
+)
+def test_bad_settings_fail_at_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, cls: type, env: dict[str, str], named: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(cls)
+    message = str(info.value)
+    assert named in message
+    assert "Konfigurationsfehler" in message
+
+
+def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTING_SMTP_PORT", "s3cr3t-value")
+    with pytest.raises(SettingsError) as info:
+        load_settings(AlertingSettings)
+    assert "s3cr3t-value" not in str(info.value)
+
+
+def test_good_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTING_EMAIL_TO", "a@x.example, b@x.example")
+    assert load_settings(AlertingSettings).email_to == ["a@x.example", "b@x.example"]
+    monkeypatch.setenv("LISTENER_REPLAY_DIR", str(DRILL))
+    monkeypatch.setenv("LISTENER_REPLAY_SPEED", "60")
+    assert load_settings(ListenerSettings).speed_factor == 60.0
