@@ -23,12 +23,8 @@ from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, MENTIONS_SCORED, dlq
 
 from stormwatch_alerting.adapters import alert_event, observation
-from stormwatch_alerting.delivery.notifiers import (
-    EmailNotifier,
-    LogNotifier,
-    Notifier,
-    NotifyError,
-)
+from stormwatch_alerting.delivery.notifiers import Notifier
+from stormwatch_alerting.delivery.service import Delivery
 from stormwatch_alerting.domain.dedup import SeenIds
 from stormwatch_alerting.domain.detector import Detector, preset
 from stormwatch_alerting.settings import AlertingSettings
@@ -71,33 +67,6 @@ def decode_alert(body: bytes) -> Any:
     return decode(body, model)
 
 
-async def deliver(
-    alert: Any, notifiers: list[Notifier], *, attempts: int = 3, backoff_s: float = 0.5
-) -> dict[str, str]:
-    """Send to every channel; retry only recoverable failures, with exponential backoff.
-
-    One failing channel must not keep the others from paging: each is tried on its own.
-    """
-    outcomes: dict[str, str] = {}
-    for notifier in notifiers:
-        for attempt in range(1, attempts + 1):
-            try:
-                outcomes[notifier.channel] = "sent: " + await notifier.send(alert)
-                break
-            except NotifyError as exc:
-                if not exc.recoverable or attempt == attempts:
-                    outcomes[notifier.channel] = f"failed: {exc}"
-                    log.error(
-                        "Zustellung fehlgeschlagen / delivery failed (%s, attempt %d): %s",
-                        notifier.channel,
-                        attempt,
-                        exc,
-                    )
-                    break
-                await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-    return outcomes
-
-
 def build_app(
     settings: AlertingSettings,
     kafka: KafkaSettings,
@@ -109,10 +78,15 @@ def build_app(
     detector = Detector(preset(settings.sensitivity))
     seen_mentions = SeenIds()
     seen_alerts = SeenIds(20_000)
-    if notifiers is None:
-        notifiers = [LogNotifier(log)]
-        if settings.email_to:
-            notifiers.append(EmailNotifier(settings))
+    delivery = Delivery(settings, notifiers)
+
+    @app.on_startup
+    async def _start_delivery() -> None:
+        await delivery.start()
+
+    @app.on_shutdown
+    async def _stop_delivery() -> None:
+        await delivery.stop()
 
     @broker.subscriber(
         scored_topic,
@@ -167,7 +141,7 @@ def build_app(
             return
         if not seen_alerts.first_time(alert.event_id):
             return
-        await deliver(alert, notifiers)
+        await delivery.handle(alert)
 
     return app
 
