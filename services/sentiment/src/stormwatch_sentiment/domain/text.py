@@ -1,0 +1,68 @@
+"""Text cleaning shared by training and every engine.
+
+The labelled tweets come in three spellings of the same thing: UMSAB writes ``@user`` and
+``http``, SB-10k keeps real handles and ``t.co`` links and puts spaces around punctuation,
+and the UMSAB English file carries literal ``\\u2019`` escapes. A model trained on one
+spelling and fed another loses accuracy for no reason, so all text goes through the same
+normalisation at training and at inference time.
+
+Odd input must never crash the pipeline: lone surrogates (invalid UTF-8 that reached Python
+as ``surrogateescape``) are replaced, and very long texts are cut before any regex runs, which
+bounds the work per text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+MAX_CHARS = 2_000
+"""Only the head of a long post is scored: its tone is set early and the cost stays bounded."""
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_URL = re.compile(r"(?:https?://|www\.)\S*|\bhttps?\b", re.IGNORECASE)
+_MENTION = re.compile(r"@\w+")
+_REPEAT = re.compile(r"(\S)\1{2,}")
+_TOKEN = re.compile(r"@user|#|\w+(?:['’]\w+)?|[^\w\s]")
+
+
+def sanitize(text: str) -> str:
+    """Make any ``str`` safe to encode and bounded in length."""
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _unescape_u(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    if 0xD800 <= code <= 0xDFFF:
+        return " "
+    return chr(code)
+
+
+def normalize(text: str) -> str:
+    """Canonical spelling: ``@user``, ``http``, lower case, runs of a character cut to two."""
+    text = sanitize(text)
+    if "\\" in text:
+        text = _ESCAPE.sub(_unescape_u, text).replace('\\"', '"').replace("\\n", " ")
+    if "&" in text:
+        text = html.unescape(text)
+    text = _URL.sub(" http ", text)
+    if "@" in text:
+        text = _MENTION.sub("@user", text)
+    text = text.lower()
+    return _REPEAT.sub(r"\1\1", text)
+
+
+def tokens(text: str) -> list[str]:
+    """Words, ``@user``, ``#`` and single punctuation or emoji characters of normalised text."""
+    return _TOKEN.findall(normalize(text))
+
+
+def canonical(text: str) -> str:
+    """Tokens joined by single spaces, padded by one space each side (the n-gram input)."""
+    return " " + " ".join(tokens(text)) + " "

@@ -1,0 +1,141 @@
+"""Hashed word and character n-gram features, computed for a whole batch in numpy.
+
+Why hashing: no vocabulary to ship or keep in sync, and unseen words still hit character
+n-grams learned from related words (German compounds, misspellings, elongations).
+
+Why batch-wise numpy instead of a Python loop over n-grams: a tweet has ~500 n-grams; hashing
+them one by one in Python costs ~100 µs per text, far from the 5,000 texts/s goal. Here all
+texts of a batch are concatenated into one code-point array and every n-gram hash is a
+handful of vectorised uint64 operations (arithmetic wraps modulo 2**64, which is what a hash
+wants). Training uses exactly this function, so features cannot drift between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stormwatch_sentiment.domain.text import canonical
+
+U64 = np.uint64
+_SEP = 10  # "\n" separates texts in the concatenated batch; canonical() never emits it
+_SPACE = 32
+_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
+_BASE_INV = pow(_BASE, -1, 2**64)
+_M1 = U64(0xBF58476D1CE4E5B9)
+_M2 = U64(0x94D049BB133111EB)
+_PAIR = U64(0x9E3779B97F4A7C15)
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class HashSpec:
+    """What goes into a feature vector; stored with the model so inference matches training."""
+
+    bits: int = 20
+    char_min: int = 2
+    char_max: int = 5
+    word_bigrams: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Sparse features of a batch: one row per n-gram occurrence.
+
+    ``block`` is 0 for word features and 1 for character features; each block of a text is
+    scaled by ``1/sqrt(count)`` so that long and short texts land on the same scale.
+    """
+
+    doc: IntArray
+    bucket: IntArray
+    block: IntArray
+    n_docs: int
+
+    def values(self) -> npt.NDArray[np.float32]:
+        counts = np.bincount(self.doc * 2 + self.block, minlength=2 * self.n_docs)
+        scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
+        return scale[self.doc * 2 + self.block]
+
+
+def _mix(x: npt.NDArray[np.uint64], salt: int, bits: int) -> IntArray:
+    """splitmix64 finaliser: spreads similar polynomial hashes over the buckets."""
+    x = x ^ U64(salt)
+    x = x ^ (x >> U64(30))
+    x = x * _M1
+    x = x ^ (x >> U64(27))
+    x = x * _M2
+    x = x ^ (x >> U64(31))
+    return (x >> U64(64 - bits)).astype(np.int64)
+
+
+def featurize(texts: Sequence[str], spec: HashSpec) -> Features:
+    return featurize_canonical([canonical(t) for t in texts], spec)
+
+
+def featurize_canonical(docs: Sequence[str], spec: HashSpec) -> Features:
+    n_docs = len(docs)
+    empty = np.zeros(0, dtype=np.int64)
+    if n_docs == 0:
+        return Features(empty, empty, empty, 0)
+    joined = "\n".join(docs)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    length = codes.shape[0]
+    is_sep = codes == U64(_SEP)
+    doc_of = np.cumsum(is_sep, dtype=np.int64) - is_sep  # separators counted before position
+
+    docs_out: list[IntArray] = []
+    buckets_out: list[IntArray] = []
+    blocks_out: list[IntArray] = []
+
+    # Character n-grams: rolling polynomial over the canonical text (spaces included, so
+    # word starts and ends are visible), never across the separator between texts.
+    h = codes.copy()
+    for n in range(2, spec.char_max + 1):
+        width = length - n + 1
+        if width <= 0:
+            break
+        h = h[:width] * U64(_BASE) + codes[n - 1 : n - 1 + width]
+        if n < spec.char_min:
+            continue
+        start_doc = doc_of[:width]
+        ok = (start_doc == doc_of[n - 1 : n - 1 + width]) & ~is_sep[:width]
+        ok &= ~is_sep[n - 1 : n - 1 + width]
+        idx = np.flatnonzero(ok)
+        docs_out.append(start_doc[idx])
+        buckets_out.append(_mix(h[idx], 0x1000 + n, spec.bits))
+        blocks_out.append(np.ones(idx.shape[0], dtype=np.int64))
+
+    # Words: spans between delimiters, hashed position-independently with prefix sums.
+    powers = np.cumprod(np.full(length, _BASE, dtype=np.uint64))
+    powers = np.concatenate((np.ones(1, dtype=np.uint64), powers[:-1]))
+    inv_powers = np.cumprod(np.full(length, _BASE_INV, dtype=np.uint64))
+    inv_powers = np.concatenate((np.ones(1, dtype=np.uint64), inv_powers[:-1]))
+    prefix = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum(codes * powers)))
+    delim = np.flatnonzero(is_sep | (codes == U64(_SPACE)))
+    starts = delim[:-1] + 1
+    ends = delim[1:]
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if starts.shape[0]:
+        word_h = (prefix[ends] - prefix[starts]) * inv_powers[starts]
+        word_doc = doc_of[starts]
+        docs_out.append(word_doc)
+        buckets_out.append(_mix(word_h, 0x2001, spec.bits))
+        blocks_out.append(np.zeros(starts.shape[0], dtype=np.int64))
+        if spec.word_bigrams and starts.shape[0] > 1:
+            same = np.flatnonzero(word_doc[:-1] == word_doc[1:])
+            pair = word_h[same] * _PAIR + word_h[same + 1]
+            docs_out.append(word_doc[same])
+            buckets_out.append(_mix(pair, 0x2002, spec.bits))
+            blocks_out.append(np.zeros(same.shape[0], dtype=np.int64))
+
+    return Features(
+        doc=np.concatenate(docs_out) if docs_out else empty,
+        bucket=np.concatenate(buckets_out) if buckets_out else empty,
+        block=np.concatenate(blocks_out) if blocks_out else empty,
+        n_docs=n_docs,
+    )
