@@ -1,0 +1,279 @@
+"""Seasonal baseline and evidence for one count stream, updated once per closed bucket.
+
+Expected count per bucket = level x profile(hour of week). Both parts are gamma-Poisson
+ratio estimators with exponential forgetting, so they need no tuning to the scale of the
+counts: a hospital with three mentions an hour and a brand with three hundred per five
+minutes use the same code and the same prior strengths (expressed in expected mentions).
+
+- level: decayed sum of counts over decayed sum of profile factors (Poisson MLE of the
+  level given the profile). It adapts slowly (half-life in days).
+- profile: hour-of-day factors shrunk towards 1, and hour-of-week factors shrunk towards the
+  hour-of-day factor. With little history the week profile simply *is* the day profile; as
+  weeks accumulate the weekday/weekend difference emerges.
+- dispersion: for every window length we test, a decayed moment estimate of the NB
+  overdispersion of window sums (``var = m + phi * m**2``). Estimating it at the window scale
+  (not per bucket) captures correlated bursts that per-bucket dispersion would miss.
+
+A storm must not teach the baseline that storms are normal: the owner freezes updates while
+an alert is open, and every update is winsorized so one unalerted burst moves it only a little.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from stormwatch_alerting.domain.nbstats import LN10, nb_llr, nb_score
+
+WEEK_S = 7 * 24 * 3600
+HOUR_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineParams:
+    bucket_s: float = 300.0
+    level_half_life_s: float = 3 * 24 * 3600.0
+    """How fast the level follows drift; storms last hours, so days keeps them out."""
+    day_profile_half_life_days: float = 10.0
+    week_profile_half_life_weeks: float = 3.0
+    day_prior: float = 30.0
+    """Prior strength of the hour-of-day factor (=1), in expected mentions of that hour."""
+    week_prior: float = 60.0
+    """Prior strength pulling an hour-of-week factor towards its hour-of-day factor."""
+    level_prior_count: float = 1.0
+    level_prior_buckets: float = 12.0
+    winsor_z: float = 4.0
+    """Updates see at most mean + z * sd + 1: one burst shifts the baseline only a little."""
+    scales: tuple[int, ...] = (6, 12, 36)
+    """Window lengths in buckets that are tested (with the default 5 min: 30 min, 1 h, 3 h)."""
+    dispersion_half_life_days: float = 7.0
+    dispersion_prior: float = 0.05
+    dispersion_prior_weight: float = 2.0
+    """Prior weight in units of squared expected window count (weak once counts are high)."""
+    dispersion_min: float = 0.01
+    dispersion_max: float = 4.0
+    cusum_ratio: float = 2.0
+    """CUSUM alternative: the rate multiplied by this factor."""
+    cusum_cap: float = 60.0
+    """Upper bound of the CUSUM statistic (nats) so a long storm does not take days to decay."""
+
+
+class SeasonalBaseline:
+    """Expected count per bucket: level x profile factor for the bucket's hour of week."""
+
+    __slots__ = (
+        "_day_c",
+        "_day_e",
+        "_lam_day",
+        "_lam_level",
+        "_lam_week",
+        "_week_c",
+        "_week_e",
+        "level_den",
+        "level_num",
+        "p",
+    )
+
+    def __init__(self, p: BaselineParams) -> None:
+        self.p = p
+        self.level_num = 0.0
+        self.level_den = 0.0
+        self._day_c = [0.0] * 24
+        self._day_e = [0.0] * 24
+        self._week_c = [0.0] * 168
+        self._week_e = [0.0] * 168
+        self._lam_level = 0.5 ** (p.bucket_s / p.level_half_life_s)
+        visits_per_hour = HOUR_S / p.bucket_s
+        self._lam_day = 0.5 ** (1.0 / (p.day_profile_half_life_days * visits_per_hour))
+        self._lam_week = 0.5 ** (1.0 / (p.week_profile_half_life_weeks * visits_per_hour))
+
+    def level(self) -> float:
+        p = self.p
+        return (self.level_num + p.level_prior_count) / (self.level_den + p.level_prior_buckets)
+
+    def factor(self, start: float) -> float:
+        how = int((start % WEEK_S) // HOUR_S)  # epoch 0 was a Thursday; any fixed phase works
+        hod = how % 24
+        p = self.p
+        f_day = (self._day_c[hod] + p.day_prior) / (self._day_e[hod] + p.day_prior)
+        return (self._week_c[how] + p.week_prior * f_day) / (self._week_e[how] + p.week_prior)
+
+    def expected(self, start: float) -> float:
+        return self.level() * self.factor(start)
+
+    def update(self, start: float, count: float, cap: float) -> None:
+        """Learn from one closed bucket; ``cap`` is the winsorizing bound from the caller."""
+        c = count if count < cap else cap
+        how = int((start % WEEK_S) // HOUR_S)
+        hod = how % 24
+        f = self.factor(start)
+        lvl = self.level()
+        self.level_num = self._lam_level * self.level_num + c
+        self.level_den = self._lam_level * self.level_den + f
+        ld = self._lam_day
+        self._day_c[hod] = ld * self._day_c[hod] + c
+        self._day_e[hod] = ld * self._day_e[hod] + lvl
+        lw = self._lam_week
+        self._week_c[how] = lw * self._week_c[how] + c
+        self._week_e[how] = lw * self._week_e[how] + lvl
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level_num": self.level_num,
+            "level_den": self.level_den,
+            "day_c": list(self._day_c),
+            "day_e": list(self._day_e),
+            "week_c": list(self._week_c),
+            "week_e": list(self._week_e),
+        }
+
+    def load(self, d: dict[str, Any]) -> None:
+        self.level_num = float(d["level_num"])
+        self.level_den = float(d["level_den"])
+        self._day_c = [float(v) for v in d["day_c"]]
+        self._day_e = [float(v) for v in d["day_e"]]
+        self._week_c = [float(v) for v in d["week_c"]]
+        self._week_e = [float(v) for v in d["week_e"]]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTest:
+    """The strongest window at one bucket close: what the alert text shows."""
+
+    score: float
+    """-log10 p of the best window, Bonferroni-corrected for the number of windows tried."""
+    p_value: float
+    observed: float
+    expected: float
+    buckets: int
+    cusum: float
+    """CUSUM statistic in log10 units (comparable with ``score``)."""
+
+
+class EvidenceStream:
+    """Windows, NB dispersion and a CUSUM over (count, expected) pairs of closed buckets.
+
+    Gives the evidence that counts are above their expectation. It does not own the
+    expectation: the caller passes the expected value so the same machinery serves total
+    volume, negative mentions and plain count series.
+    """
+
+    __slots__ = (
+        "_disp_a",
+        "_disp_d",
+        "_lam_disp",
+        "_ring",
+        "_sum_m",
+        "_sum_x",
+        "cusum",
+        "p",
+    )
+
+    def __init__(self, p: BaselineParams) -> None:
+        self.p = p
+        n = len(p.scales)
+        self._ring: deque[tuple[float, float]] = deque(maxlen=max(p.scales))
+        self._sum_x = [0.0] * n
+        self._sum_m = [0.0] * n
+        self._disp_a = [0.0] * n
+        self._disp_d = [0.0] * n
+        self.cusum = 0.0
+        days = p.dispersion_half_life_days * 24 * HOUR_S / p.bucket_s
+        self._lam_disp = 0.5 ** (1.0 / days)
+
+    def dispersion(self, i: int) -> float:
+        p = self.p
+        w = p.dispersion_prior_weight
+        phi = (self._disp_a[i] + p.dispersion_prior * w) / (self._disp_d[i] + w)
+        return min(max(phi, p.dispersion_min), p.dispersion_max)
+
+    def bucket_sd(self, mean: float) -> float:
+        return math.sqrt(mean + self.dispersion(0) * mean * mean)
+
+    def push(self, x: float, m: float, *, learn: bool) -> WindowTest:
+        """Add one closed bucket; ``learn`` is False while an alert freezes the baseline."""
+        p = self.p
+        ring = self._ring
+        scales = p.scales
+        # slide every window: add the new bucket, drop the one that falls out of it
+        n_before = len(ring)
+        for i, s in enumerate(scales):
+            self._sum_x[i] += x
+            self._sum_m[i] += m
+            if n_before >= s:
+                ox, om = ring[n_before - s]
+                self._sum_x[i] -= ox
+                self._sum_m[i] -= om
+        ring.append((x, m))
+        n_now = len(ring)
+        best = 0.0
+        best_i = 0
+        for i, s in enumerate(scales):
+            if n_now < s:
+                continue
+            sx = self._sum_x[i]
+            sm = self._sum_m[i]
+            if sm <= 0.0 or sx <= sm:
+                continue
+            phi = self.dispersion(i)
+            sc = nb_score(round(sx, 9), sm, 1.0 / phi)
+            if sc > best:
+                best, best_i = sc, i
+        # CUSUM on the single bucket against a rate-ratio alternative (NB likelihood ratio)
+        if m > 0.0:
+            r1 = 1.0 / self.dispersion(0)
+            step = nb_llr(x, m, m * p.cusum_ratio, r1)
+            c = self.cusum + step
+            self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
+        if learn:
+            lam = self._lam_disp
+            for i, s in enumerate(scales):
+                if n_now < s:
+                    continue
+                sm = self._sum_m[i]
+                if sm <= 0.0:
+                    continue
+                sx = self._sum_x[i]
+                sd = math.sqrt(sm + self.dispersion(i) * sm * sm)
+                lim = sm + p.winsor_z * sd + 1.0
+                sx = sx if sx < lim else lim
+                self._disp_a[i] = lam * self._disp_a[i] + ((sx - sm) ** 2 - sm)
+                self._disp_d[i] = lam * self._disp_d[i] + sm * sm
+        n_tests = len(scales)
+        corrected = max(0.0, best - math.log10(n_tests)) if best > 0.0 else 0.0
+        s_best = scales[best_i]
+        return WindowTest(
+            score=corrected,
+            p_value=min(1.0, 10.0 ** (-best) * n_tests) if best > 0.0 else 1.0,
+            observed=self._sum_x[best_i] if n_now >= s_best else 0.0,
+            expected=self._sum_m[best_i] if n_now >= s_best else 0.0,
+            buckets=s_best,
+            cusum=self.cusum / LN10,
+        )
+
+    def window(self, scale_index: int) -> tuple[float, float]:
+        return self._sum_x[scale_index], self._sum_m[scale_index]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ring": [list(v) for v in self._ring],
+            "disp_a": list(self._disp_a),
+            "disp_d": list(self._disp_d),
+            "cusum": self.cusum,
+            "sum_x": list(self._sum_x),
+            "sum_m": list(self._sum_m),
+        }
+
+    def load(self, d: dict[str, Any]) -> None:
+        self._ring.clear()
+        for x, m in d["ring"]:
+            self._ring.append((float(x), float(m)))
+        self._disp_a = [float(v) for v in d["disp_a"]]
+        self._disp_d = [float(v) for v in d["disp_d"]]
+        self.cusum = float(d["cusum"])
+        # the running sums are stored, not recomputed: float addition order matters and a
+        # restored target must continue bit for bit like one that never stopped
+        self._sum_x = [float(v) for v in d["sum_x"]]
+        self._sum_m = [float(v) for v in d["sum_m"]]

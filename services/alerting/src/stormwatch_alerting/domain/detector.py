@@ -1,0 +1,597 @@
+"""The shitstorm detector: per-target event-time state, evidence, gates and alert levels.
+
+How it decides (issue 9):
+
+1. Per mention only counters move (O(1)): mentions go into 5-minute event-time buckets.
+   Each author counts at most once per gate window (3 h) in the *author* stream and once in
+   the *negative-author* stream, so two accounts spamming fifty posts count as two.
+2. When a bucket closes, the expected number of authors comes from a seasonal baseline
+   (hour-of-week profile x slowly adapting level); the expected number of negative authors is
+   that times the target's usual negative share. Windows of 30 min, 1 h and 3 h are judged
+   against a negative-binomial tail (overdispersion estimated per window length), and a
+   negative-binomial CUSUM against a doubled rate accumulates small persistent excesses.
+   The evidence score is ``-log10 p`` (or the CUSUM in the same units).
+3. Gates guard each level: enough distinct negative authors, a negative share clearly above
+   the usual one, authors new to the target or replies piling onto one post, and for
+   ``critical`` a large follower-weighted reach. A viral positive post fails the share gate,
+   neutral news fails it too, spam fails the author gate.
+4. Levels rise with hysteresis (only upwards within one alert) and an alert resolves after the
+   evidence has stayed near baseline for a while. The baseline is frozen while an alert is
+   open (at most ``freeze_max_s``, so a permanent shift is eventually learned).
+
+Determinism: a target's result depends only on its own observations and ``advance`` calls;
+alert ids are ``f"{target_id}:{raised_at}"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from stormwatch_alerting.domain.baseline import (
+    BaselineParams,
+    EvidenceStream,
+    SeasonalBaseline,
+    WindowTest,
+)
+from stormwatch_alerting.domain.types import Observation, Transition
+
+LEVELS = ("watch", "warning", "critical")
+SNAPSHOT_VERSION = 1
+_NEGATIVE = "negative"
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """One configuration for every target; presets trade lead time against false alarms."""
+
+    name: str = "normal"
+    bucket_s: float = 300.0
+    grace_s: float = 60.0
+    """A bucket closes once event time passed its end by this much (late mentions still fit)."""
+    warmup_s: float = 24 * 3600.0
+    """No alert before a target has this much history: the baseline knows nothing yet."""
+    gate_window_buckets: int = 36
+    """Gates and author de-duplication look at the last 3 hours."""
+    new_author_horizon_s: float = 30 * 24 * 3600.0
+    """An author unseen for this long is new again; also bounds the memory of authors."""
+    max_authors: int = 200_000
+    watch_score: float = 5.0
+    warning_score: float = 7.0
+    critical_score: float = 12.0
+    resolve_score: float = 1.3
+    """Evidence below this (p > 0.05) counts as back near baseline."""
+    resolve_after_s: float = 2 * 3600.0
+    freeze_max_s: float = 12 * 3600.0
+    watch_min_authors: int = 4
+    warning_min_authors: int = 8
+    critical_min_authors: int = 25
+    share_margin: float = 0.15
+    share_ratio: float = 1.5
+    new_author_share_min: float = 0.5
+    pile_on_min: int = 5
+    critical_reach_min: int = 20_000
+    share_prior: float = 0.2
+    share_prior_weight: float = 20.0
+    share_half_life_s: float = 7 * 24 * 3600.0
+    top_posts: int = 5
+    top_topics: int = 5
+    baseline: BaselineParams = field(default_factory=BaselineParams)
+
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    "calm": {
+        "watch_score": 6.0,
+        "warning_score": 9.0,
+        "critical_score": 15.0,
+        "watch_min_authors": 5,
+        "warning_min_authors": 12,
+        "critical_min_authors": 40,
+        "pile_on_min": 8,
+    },
+    "normal": {},
+    "eager": {
+        "watch_score": 4.0,
+        "warning_score": 5.5,
+        "critical_score": 10.0,
+        "watch_min_authors": 3,
+        "warning_min_authors": 6,
+        "critical_min_authors": 20,
+        "pile_on_min": 4,
+    },
+}
+
+
+def preset(name: str = "normal") -> DetectorConfig:
+    """``calm`` pages later and less, ``eager`` earlier and more; ``normal`` is the default."""
+    if name not in _PRESETS:
+        raise ValueError(f"unknown sensitivity preset {name!r}; use one of {sorted(_PRESETS)}")
+    return replace(DetectorConfig(), name=name, **_PRESETS[name])
+
+
+class _Bucket:
+    """Counters of one event-time bucket; everything per mention is an increment."""
+
+    __slots__ = ("n", "neg", "new_neg", "new_u", "reach", "replies", "top", "topics", "u", "y")
+
+    def __init__(self) -> None:
+        self.n = 0  # mentions
+        self.neg = 0  # negative mentions (not de-duplicated)
+        self.u = 0  # authors counted (once per gate window)
+        self.new_u = 0
+        self.y = 0  # negative authors counted (once per gate window)
+        self.new_neg = 0
+        self.reach = 0  # followers of counted negative authors
+        self.replies: dict[str, int] | None = None
+        self.topics: dict[str, int] | None = None
+        self.top: list[tuple[int, float, str, str | None, float]] | None = None
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.n,
+            self.neg,
+            self.u,
+            self.new_u,
+            self.y,
+            self.new_neg,
+            self.reach,
+            self.replies,
+            self.topics,
+            [list(t) for t in self.top] if self.top is not None else None,
+        ]
+
+    @classmethod
+    def from_list(cls, v: list[Any]) -> _Bucket:
+        b = cls()
+        b.n, b.neg, b.u, b.new_u, b.y, b.new_neg, b.reach = (int(x) for x in v[:7])
+        b.replies = dict(v[7]) if v[7] is not None else None
+        b.topics = dict(v[8]) if v[8] is not None else None
+        b.top = (
+            [(int(t[0]), float(t[1]), str(t[2]), t[3], float(t[4])) for t in v[9]]
+            if (v[9] is not None)
+            else None
+        )
+        return b
+
+
+class _Target:
+    __slots__ = (
+        "alert_id",
+        "alert_level",
+        "alert_since",
+        "base",
+        "first_at",
+        "kind",
+        "known",
+        "last_cnt",
+        "last_neg",
+        "last_test",
+        "neg",
+        "next_close",
+        "open",
+        "quiet",
+        "share_den",
+        "share_num",
+        "watermark",
+        "window",
+    )
+
+    def __init__(self, cfg: DetectorConfig, first_bucket: int, first_at: float) -> None:
+        self.base = SeasonalBaseline(cfg.baseline)
+        self.neg = EvidenceStream(cfg.baseline)
+        self.open: dict[int, _Bucket] = {}
+        self.next_close = first_bucket
+        self.watermark = first_at
+        self.first_at = first_at
+        self.kind = "organisation"
+        self.known: dict[str, int] = {}  # author -> bucket of first appearance (this episode)
+        self.last_cnt: dict[str, int] = {}  # author -> bucket last counted in the author stream
+        self.last_neg: dict[str, int] = {}  # author -> bucket last counted as negative
+        self.window: deque[_Bucket] = deque(maxlen=cfg.gate_window_buckets)
+        self.share_num = 0.0
+        self.share_den = 0.0
+        self.alert_id: str | None = None
+        self.alert_level = 0  # 0 none, 1 watch, 2 warning, 3 critical
+        self.alert_since = 0.0
+        self.quiet = 0
+        self.last_test: WindowTest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Gates:
+    authors: int
+    new_authors: int
+    distinct_authors: int
+    new_any: int
+    share: float
+    share_usual: float
+    reach: int
+    pile_on: int
+    share_ok: bool
+    new_ok: bool
+    pile_ok: bool
+    reach_ok: bool
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+class Detector:
+    """Streaming, per-target crisis detector; see the module docstring for the method."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config or DetectorConfig()
+        if self.config.baseline.bucket_s != self.config.bucket_s:
+            self.config = replace(
+                self.config, baseline=replace(self.config.baseline, bucket_s=self.config.bucket_s)
+            )
+        cfg = self.config
+        self._bucket_s = cfg.bucket_s
+        self._w = cfg.gate_window_buckets
+        self._states: dict[str, _Target] = {}
+        self._share_lam = 0.5 ** (cfg.bucket_s / cfg.share_half_life_s)
+        self._warmup_buckets = cfg.warmup_s / cfg.bucket_s
+        self._resolve_buckets = max(1, math.ceil(cfg.resolve_after_s / cfg.bucket_s))
+        self._horizon_buckets = int(cfg.new_author_horizon_s // cfg.bucket_s)
+        self._day_buckets = max(1, int(86400 // cfg.bucket_s))
+        self._grace = cfg.grace_s
+
+    # ------------------------------------------------------------------ per mention (hot path)
+    def observe(self, obs: Observation) -> list[Transition]:
+        at = obs.at
+        b = int(at // self._bucket_s)
+        st = self._states.get(obs.target_id)
+        if st is None:
+            st = _Target(self.config, b, at)
+            st.kind = obs.target_kind
+            self._states[obs.target_id] = st
+        out: list[Transition] = []
+        if at > st.watermark:
+            st.watermark = at
+            if (st.next_close + 1) * self._bucket_s + self._grace <= at:
+                out = self._close_due(obs.target_id, st)
+        if b < st.next_close:
+            b = st.next_close  # later than the grace period: count it in the oldest open bucket
+        bk = st.open.get(b)
+        if bk is None:
+            bk = st.open[b] = _Bucket()
+        bk.n += 1
+        a = obs.author_id
+        w = self._w
+        known = st.known
+        first = known.get(a)
+        if first is None:
+            known[a] = first = b
+        prev = st.last_cnt.get(a)
+        if prev is None or b - prev >= w:
+            st.last_cnt[a] = b
+            bk.u += 1
+            if b - first < w:
+                bk.new_u += 1
+        if obs.label == _NEGATIVE:
+            bk.neg += 1
+            pn = st.last_neg.get(a)
+            if pn is None or b - pn >= w:
+                st.last_neg[a] = b
+                bk.y += 1
+                f = obs.followers
+                bk.reach += f
+                if b - first < w:
+                    bk.new_neg += 1
+                parent = obs.in_reply_to
+                if parent is not None:
+                    r = bk.replies
+                    if r is None:
+                        r = bk.replies = {}
+                    r[parent] = r.get(parent, 0) + 1
+                if obs.topics:
+                    t = bk.topics
+                    if t is None:
+                        t = bk.topics = {}
+                    for topic in obs.topics:
+                        t[topic] = t.get(topic, 0) + 1
+                top = bk.top
+                if top is None:
+                    bk.top = [(f, at, obs.mention_id, obs.url, obs.negative)]
+                elif len(top) < self.config.top_posts or f > top[-1][0]:
+                    top.append((f, at, obs.mention_id, obs.url, obs.negative))
+                    top.sort(key=_top_key)
+                    del top[self.config.top_posts :]
+        return out
+
+    # ------------------------------------------------------------------ event time
+    def advance(self, target_id: str, now: float) -> list[Transition]:
+        st = self._states.get(target_id)
+        if st is None or now <= st.watermark:
+            return []
+        st.watermark = now
+        return self._close_due(target_id, st)
+
+    def advance_all(self, now: float) -> list[Transition]:
+        out: list[Transition] = []
+        for tid in list(self._states):
+            out.extend(self.advance(tid, now))
+        return out
+
+    def targets(self) -> list[str]:
+        return list(self._states)
+
+    def status(self, target_id: str) -> dict[str, Any]:
+        """Current evidence of a target (for dashboards and tests)."""
+        st = self._states[target_id]
+        t = st.last_test
+        return {
+            "score": max(t.score, t.cusum) if t is not None else 0.0,
+            "window_score": t.score if t is not None else 0.0,
+            "cusum": t.cusum if t is not None else 0.0,
+            "level": LEVELS[st.alert_level - 1] if st.alert_level else None,
+            "alert_id": st.alert_id,
+            "expected_per_bucket": st.base.expected(st.next_close * self._bucket_s),
+        }
+
+    # ------------------------------------------------------------------ bucket close
+    def _close_due(self, tid: str, st: _Target) -> list[Transition]:
+        out: list[Transition] = []
+        bs = self._bucket_s
+        limit = st.watermark - self._grace
+        while (st.next_close + 1) * bs <= limit:
+            k = st.next_close
+            bk = st.open.pop(k, None)
+            tr = self._close_bucket(tid, st, k, bk if bk is not None else _Bucket())
+            if tr is not None:
+                out.append(tr)
+            st.next_close = k + 1
+        return out
+
+    def _close_bucket(self, tid: str, st: _Target, k: int, bk: _Bucket) -> Transition | None:
+        cfg = self.config
+        bs = self._bucket_s
+        start = k * bs
+        end = start + bs
+        st.window.append(bk)
+        mu = st.base.expected(start)
+        q = (st.share_num + cfg.share_prior * cfg.share_prior_weight) / (
+            st.share_den + cfg.share_prior_weight
+        )
+        nu = q * mu
+        frozen = st.alert_id is not None and end - st.alert_since < cfg.freeze_max_s
+        learn = not frozen
+        test = st.neg.push(float(bk.y), nu, learn=learn)
+        st.last_test = test
+        if learn:
+            sd = math.sqrt(mu + st.neg.dispersion(0) * mu * mu)
+            cap_u = mu + cfg.baseline.winsor_z * sd + 1.0
+            st.base.update(start, float(bk.u), cap_u)
+            sd_y = math.sqrt(nu + st.neg.dispersion(0) * nu * nu)
+            cap_y = nu + cfg.baseline.winsor_z * sd_y + 1.0
+            lam = self._share_lam
+            u = float(bk.u) if bk.u < cap_u else cap_u
+            st.share_num = lam * st.share_num + (bk.y if bk.y < cap_y else cap_y)
+            st.share_den = lam * st.share_den + u
+        if k % self._day_buckets == 0:
+            self._forget(st, k)
+        if k - int(st.first_at // bs) < self._warmup_buckets:
+            return None
+        score = test.score if test.score > test.cusum else test.cusum
+        if st.alert_id is None:
+            if score < cfg.watch_score:
+                return None
+            gates = self._gates(st, q)
+            level = self._level(score, gates)
+            if level == 0:
+                return None
+            st.alert_id = f"{tid}:{int(end)}"
+            st.alert_level = level
+            st.alert_since = end
+            st.quiet = 0
+            return Transition(
+                kind="raised",
+                target_id=tid,
+                alert_id=st.alert_id,
+                level=LEVELS[level - 1],
+                at=end,
+                evidence=self._evidence(st, test, gates, end),
+            )
+        # an alert is open: escalate or resolve
+        if test.score < cfg.resolve_score:
+            st.quiet += 1
+        else:
+            st.quiet = 0
+        if score >= cfg.watch_score:
+            gates = self._gates(st, q)
+            level = self._level(score, gates)
+            if level > st.alert_level:
+                previous = LEVELS[st.alert_level - 1]
+                st.alert_level = level
+                return Transition(
+                    kind="escalated",
+                    target_id=tid,
+                    alert_id=st.alert_id,
+                    level=LEVELS[level - 1],
+                    at=end,
+                    previous_level=previous,
+                    evidence=self._evidence(st, test, gates, end),
+                )
+        if st.quiet >= self._resolve_buckets:
+            gates = self._gates(st, q)
+            tr = Transition(
+                kind="resolved",
+                target_id=tid,
+                alert_id=st.alert_id,
+                level=LEVELS[st.alert_level - 1],
+                at=end,
+                evidence=self._evidence(st, test, gates, end),
+            )
+            st.alert_id = None
+            st.alert_level = 0
+            st.quiet = 0
+            st.neg.cusum = 0.0  # the storm's accumulated evidence must not re-raise it
+            return tr
+        return None
+
+    def _forget(self, st: _Target, k: int) -> None:
+        """Daily: drop authors not seen within the horizon, so memory stays bounded."""
+        old = k - self._horizon_buckets
+        last = st.last_cnt
+        stale = [a for a, v in last.items() if v < old]
+        for a in stale:
+            del last[a]
+            st.known.pop(a, None)
+        w = self._w
+        stale_neg = [a for a, v in st.last_neg.items() if v < k - w]
+        for a in stale_neg:
+            del st.last_neg[a]
+        # authors met long ago but active since: their "first appearance" is no longer recent
+        excess = len(last) - self.config.max_authors
+        if excess > 0:
+            for a in list(last)[:excess]:
+                del last[a]
+                st.known.pop(a, None)
+
+    def _gates(self, st: _Target, q: float) -> _Gates:
+        cfg = self.config
+        y = u = new_neg = new_u = reach = 0
+        replies: dict[str, int] = {}
+        for bk in st.window:
+            y += bk.y
+            u += bk.u
+            new_neg += bk.new_neg
+            new_u += bk.new_u
+            reach += bk.reach
+            if bk.replies:
+                for p, c in bk.replies.items():
+                    replies[p] = replies.get(p, 0) + c
+        share = y / u if u else 0.0
+        pile = max(replies.values()) if replies else 0
+        return _Gates(
+            authors=y,
+            new_authors=new_neg,
+            distinct_authors=u,
+            new_any=new_u,
+            share=share,
+            share_usual=q,
+            reach=reach,
+            pile_on=pile,
+            share_ok=share >= q + cfg.share_margin and share >= q * cfg.share_ratio,
+            new_ok=y > 0 and new_neg / y >= cfg.new_author_share_min,
+            pile_ok=pile >= cfg.pile_on_min,
+            reach_ok=reach >= cfg.critical_reach_min,
+        )
+
+    def _level(self, score: float, g: _Gates) -> int:
+        cfg = self.config
+        if not g.share_ok:
+            return 0
+        level = 0
+        if score >= cfg.watch_score and g.authors >= cfg.watch_min_authors:
+            level = 1
+        spread = g.new_ok or g.pile_ok
+        if level and score >= cfg.warning_score and g.authors >= cfg.warning_min_authors and spread:
+            level = 2
+            if score >= cfg.critical_score and g.authors >= cfg.critical_min_authors and g.reach_ok:
+                level = 3
+        return level
+
+    def _evidence(self, st: _Target, t: WindowTest, g: _Gates, end: float) -> dict[str, Any]:
+        cfg = self.config
+        topics: dict[str, int] = {}
+        posts: list[tuple[int, float, str, str | None, float]] = []
+        for bk in st.window:
+            if bk.topics:
+                for name, c in bk.topics.items():
+                    topics[name] = topics.get(name, 0) + c
+            if bk.top:
+                posts.extend(bk.top)
+        posts.sort(key=_top_key)
+        top_topics = sorted(topics.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.top_topics]
+        window_s = (t.buckets if t.observed > 0 else len(st.window)) * self._bucket_s
+        score = t.score if t.score > t.cusum else t.cusum
+        return {
+            "observed": t.observed,
+            "expected": round(t.expected, 4),
+            "p_value": t.p_value,
+            "score": round(score, 3),
+            "negative_share": round(g.share, 4),
+            "negative_share_usual": round(g.share_usual, 4),
+            "distinct_authors": g.distinct_authors,
+            "new_authors": g.new_any,
+            "new_author_share": round(g.new_any / g.distinct_authors, 4)
+            if g.distinct_authors
+            else 0.0,
+            "reach": g.reach,
+            "topics": tuple(name for name, _ in top_topics),
+            "top_posts": tuple(
+                {"mention_id": mid, "url": url, "followers": f, "at": _iso(at), "negative": neg}
+                for f, at, mid, url, neg in posts[: cfg.top_posts]
+            ),
+            "gates": {
+                "score": score >= cfg.watch_score,
+                "authors": g.authors >= cfg.watch_min_authors,
+                "negative_share": g.share_ok,
+                "new_authors": g.new_ok,
+                "pile_on": g.pile_ok,
+                "reach": g.reach_ok,
+            },
+            "window_start": _iso(end - window_s),
+            "window_end": _iso(end),
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self, target_id: str) -> dict[str, Any]:
+        """A JSON-able dict of everything the target needs to continue bit for bit."""
+        st = self._states[target_id]
+        return {
+            "version": SNAPSHOT_VERSION,
+            "config": self.config.name,
+            "kind": st.kind,
+            "base": st.base.to_dict(),
+            "neg": st.neg.to_dict(),
+            "open": [[k, b.to_list()] for k, b in st.open.items()],
+            "next_close": st.next_close,
+            "watermark": st.watermark,
+            "first_at": st.first_at,
+            "known": dict(st.known),
+            "last_cnt": dict(st.last_cnt),
+            "last_neg": dict(st.last_neg),
+            "window": [b.to_list() for b in st.window],
+            "share": [st.share_num, st.share_den],
+            "alert": [st.alert_id, st.alert_level, st.alert_since, st.quiet],
+            "last_test": list(_test_tuple(st.last_test)) if st.last_test else None,
+        }
+
+    def restore(self, target_id: str, state: dict[str, Any]) -> None:
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported detector snapshot version {state.get('version')!r}")
+        st = _Target(self.config, int(state["next_close"]), float(state["first_at"]))
+        st.kind = str(state["kind"])
+        st.base.load(state["base"])
+        st.neg.load(state["neg"])
+        st.open = {int(k): _Bucket.from_list(v) for k, v in state["open"]}
+        st.watermark = float(state["watermark"])
+        st.known = {str(a): int(v) for a, v in state["known"].items()}
+        st.last_cnt = {str(a): int(v) for a, v in state["last_cnt"].items()}
+        st.last_neg = {str(a): int(v) for a, v in state["last_neg"].items()}
+        for v in state["window"]:
+            st.window.append(_Bucket.from_list(v))
+        st.share_num, st.share_den = (float(x) for x in state["share"])
+        aid, lvl, since, quiet = state["alert"]
+        st.alert_id = aid
+        st.alert_level = int(lvl)
+        st.alert_since = float(since)
+        st.quiet = int(quiet)
+        lt = state.get("last_test")
+        st.last_test = WindowTest(*lt) if lt else None
+        self._states[target_id] = st
+
+
+def _top_key(t: tuple[int, float, str, str | None, float]) -> tuple[int, float, str]:
+    """Most-followed first; ties by time then id, never by author, so names change nothing."""
+    return (-t[0], t[1], t[2])
+
+
+def _test_tuple(t: WindowTest) -> tuple[float, float, float, float, int, float]:
+    return (t.score, t.p_value, t.observed, t.expected, t.buckets, t.cusum)
