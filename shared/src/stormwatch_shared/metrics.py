@@ -1,0 +1,357 @@
+"""The pipeline's Prometheus metrics, defined once for all services.
+
+Naming follows prometheus/client_python and the Prometheus naming guide: the app prefix
+``stormwatch_``, base units in the name (``_seconds``), ``_total`` only on counters,
+``_info`` for metadata. Labels are bounded: the target (a configured watch list, capped at
+:data:`MAX_TARGETS` distinct values), the source network, the sentiment label, the alert
+level, the crisis topic (a configured set). Never an author, a handle, a mention id or a text:
+they are unbounded and, for a hospital, personal data that must not leak into monitoring.
+
+The detector works on event time, so the per-target gauges describe the last closed
+event-time bucket, not the wall clock: a drill replayed at full speed moves them as a live
+feed would, only faster.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics import MetricWrapperBase
+
+from stormwatch_shared import topics as _topics
+from stormwatch_shared.events import MentionScored, level_rank
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+MAX_TARGETS = 500
+"""More distinct target ids than any watch list has; beyond it ids are counted as ``other``."""
+
+OVERFLOW = "other"
+
+
+def _metric(cls: type[M], name: str, documentation: str, labels: Sequence[str], **kw: Any) -> M:
+    """Create a metric, or reuse one already registered under the same name.
+
+    Reuse keeps a module that is imported twice (tests, reloads) or a colleague's module
+    that defines the same series from crashing the process with a duplicate registration.
+    """
+    full = name + ("_total" if cls is Counter and not name.endswith("_total") else "")
+    existing = REGISTRY._names_to_collectors.get(full)
+    if isinstance(existing, cls):
+        return existing
+    return cls(name, documentation, labelnames=tuple(labels), **kw)
+
+
+# ---------------------------------------------------------------- metadata
+BUILD_INFO = _metric(
+    Info, "stormwatch_build", "Version of the running stormwatch service.", ["service"]
+)
+MODEL_INFO = _metric(
+    Info, "stormwatch_model", "Sentiment model loaded by the service.", ["service"]
+)
+
+# ---------------------------------------------------------------- every consuming service
+BATCH_MESSAGES = _metric(
+    Histogram,
+    "stormwatch_batch_messages",
+    "Messages per consumed micro-batch.",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+)
+EVENT_LAG = _metric(
+    Gauge,
+    "stormwatch_event_lag_seconds",
+    "Processing time minus event time of the newest event of the last batch.",
+    ["service"],
+)
+EVENT_TIME = _metric(
+    Gauge,
+    "stormwatch_event_time_seconds",
+    "Event time (Unix seconds) of the newest event the service has processed.",
+    ["service"],
+)
+DEAD_LETTERS = _metric(
+    Counter,
+    "stormwatch_dead_letters_total",
+    "Messages refused and written to <topic>.dlq, by consuming service and source topic.",
+    ["service", "topic"],
+)
+CONSUMER_LAG = _metric(
+    Gauge,
+    "stormwatch_consumer_lag_messages",
+    "Messages in a topic not yet committed by a consumer group (all partitions).",
+    ["group", "topic"],
+)
+
+# ---------------------------------------------------------------- sentiment
+MENTIONS_SCORED = _metric(
+    Counter,
+    "stormwatch_mentions_scored",
+    "Mentions scored, by target, source network and sentiment label.",
+    ["target", "source", "sentiment"],
+)
+MENTION_TOPICS = _metric(
+    Counter,
+    "stormwatch_mention_topics",
+    "Crisis topics tagged on scored mentions, by target and topic.",
+    ["target", "topic"],
+)
+INFERENCE_SECONDS = _metric(
+    Histogram,
+    "stormwatch_inference_duration_seconds",
+    "Time to score one micro-batch (sentiment model and topic tagger), by engine.",
+    ["engine"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SOURCE_LAST_SCORED = _metric(
+    Gauge,
+    "stormwatch_source_last_scored_timestamp_seconds",
+    "Wall-clock time (Unix seconds) a mention from this source was last scored.",
+    ["source"],
+)
+
+# ---------------------------------------------------------------- alerting
+ALERTS = _metric(
+    Counter,
+    "stormwatch_alerts",
+    "Alert lifecycle events: raised, escalated, acknowledged, resolved.",
+    ["target", "level", "event", "drill"],
+)
+TARGET_SCORE = _metric(
+    Gauge,
+    "stormwatch_target_crisis_score",
+    "Detector evidence score (-log10 p) of the target's last closed bucket.",
+    ["target"],
+)
+TARGET_LEVEL = _metric(
+    Gauge,
+    "stormwatch_target_crisis_level",
+    "Open alert level of the target: 0 none, 1 watch, 2 warning, 3 critical.",
+    ["target"],
+)
+TARGET_NEGATIVE = _metric(
+    Gauge,
+    "stormwatch_target_negative_ratio",
+    "Share of negative mentions of the target over the last hour of event time.",
+    ["target"],
+)
+TARGET_EXPECTED_AUTHORS = _metric(
+    Gauge,
+    "stormwatch_target_expected_authors",
+    "Authors the detector's seasonal baseline expects in the next bucket (5 min).",
+    ["target"],
+)
+TARGET_OBSERVED_AUTHORS = _metric(
+    Gauge,
+    "stormwatch_target_observed_authors",
+    "Distinct authors in the target's last closed event-time bucket.",
+    ["target"],
+)
+TARGET_OBSERVED_MENTIONS = _metric(
+    Gauge,
+    "stormwatch_target_observed_mentions",
+    "Mentions in the target's last closed event-time bucket.",
+    ["target"],
+)
+NOTIFICATIONS = _metric(
+    Counter,
+    "stormwatch_notifications",
+    "Notification attempts' final outcome, by channel (sent or failed).",
+    ["channel", "outcome"],
+)
+
+ALERT_EVENTS = {
+    "CrisisAlertRaised": "raised",
+    "CrisisAlertEscalated": "escalated",
+    "CrisisAlertResolved": "resolved",
+}
+TOPIC_LABELS = (
+    _topics.MENTIONS_RAW,
+    _topics.MENTIONS_SCORED,
+    _topics.ALERTS,
+    _topics.DETECTOR_CHANGELOG,
+)
+
+
+class _TargetLabels:
+    """Caps the number of distinct target label values, whatever arrives on a topic."""
+
+    def __init__(self, limit: int = MAX_TARGETS) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, target_id: str) -> str:
+        if target_id in self._seen:
+            return target_id
+        with self._lock:
+            if len(self._seen) >= self.limit:
+                return OVERFLOW
+            self._seen.add(target_id)
+        return target_id
+
+
+target_label = _TargetLabels()
+
+
+def topic_label(topic: str) -> str:
+    """The base topic name without a deployment's prefix (bounded label values)."""
+    for base in TOPIC_LABELS:
+        if topic.endswith(base):
+            return base
+    return OVERFLOW
+
+
+def _epoch(value: datetime | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def prepare(service: str, *, topics: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+    """Create the zero series a service can produce, so rules and panels see 0, not nothing."""
+    for topic in topics:
+        DEAD_LETTERS.labels(service=service, topic=topic_label(topic))
+    for channel in channels:
+        for outcome in ("sent", "failed"):
+            NOTIFICATIONS.labels(channel=channel, outcome=outcome)
+    BATCH_MESSAGES.labels(service=service)
+
+
+def record_batch(service: str, size: int) -> None:
+    BATCH_MESSAGES.labels(service=service).observe(size)
+
+
+def record_dead_letter(service: str, topic: str) -> None:
+    DEAD_LETTERS.labels(service=service, topic=topic_label(topic)).inc()
+
+
+def record_event_time(
+    service: str, newest: datetime | float | None, now: float | None = None
+) -> None:
+    if newest is None:
+        return
+    at = _epoch(newest)
+    EVENT_TIME.labels(service=service).set(at)
+    EVENT_LAG.labels(service=service).set((time.time() if now is None else now) - at)
+
+
+def record_model(service: str, model_id: str, engine: str) -> None:
+    MODEL_INFO.labels(service=service).info({"model_id": model_id, "engine": engine})
+
+
+def record_scored(
+    events: Sequence[MentionScored],
+    duration_s: float,
+    engine: str = "default",
+    now: float | None = None,
+) -> None:
+    """Everything the sentiment service knows after scoring one batch."""
+    INFERENCE_SECONDS.labels(engine=engine).observe(duration_s)
+    now = time.time() if now is None else now
+    sources: set[str] = set()
+    for event in events:
+        target = target_label(event.target_id)
+        MENTIONS_SCORED.labels(
+            target=target, source=event.mention.source, sentiment=event.label
+        ).inc()
+        for topic in event.topics:
+            MENTION_TOPICS.labels(target=target, topic=topic).inc()
+        sources.add(event.mention.source)
+    for source in sources:
+        SOURCE_LAST_SCORED.labels(source=source).set(now)
+    if events:
+        record_event_time("sentiment", max(e.occurred_at for e in events), now)
+
+
+def record_alert(alert: Any, event: str | None = None) -> None:
+    """Count an alert event (``event`` overrides the kind, e.g. ``acknowledged``)."""
+    kind = event or ALERT_EVENTS.get(getattr(alert, "type", ""), "other")
+    ALERTS.labels(
+        target=target_label(alert.target_id),
+        level=alert.level,
+        event=kind,
+        drill=str(bool(getattr(alert, "drill", False))).lower(),
+    ).inc()
+
+
+def record_notifications(outcomes: Any) -> None:
+    """Count the final outcome per channel from the delivery stage's result.
+
+    Outcomes are strings such as ``"sent: <id>"`` or ``"failed: <reason>"``; anything that
+    does not start with ``sent`` counts as failed, so a new failure wording is never lost.
+    """
+    if not isinstance(outcomes, Mapping):
+        return  # a result shape this version does not know: never fail the delivery for it
+    for channel, outcome in outcomes.items():
+        ok = str(outcome).startswith("sent")
+        NOTIFICATIONS.labels(channel=channel, outcome="sent" if ok else "failed").inc()
+
+
+@dataclass
+class _Window:
+    bucket: int
+    mentions: int = 0
+    negative: int = 0
+    authors: set[str] = field(default_factory=set)
+    hour: deque[tuple[int, int]] = field(default_factory=deque)
+
+
+class TargetFigures:
+    """Per-target volume and negative share on event time, for the crisis-room gauges.
+
+    Counts the current bucket; when a later bucket starts, the finished one (or zero for
+    buckets without any mention) becomes the "observed" value. Late mentions count in the
+    open bucket, as the detector does. Memory: one author set per target for one bucket.
+    """
+
+    def __init__(self, bucket_s: float = 300.0, share_buckets: int = 12) -> None:
+        self.bucket_s = bucket_s
+        self.share_buckets = share_buckets
+        self._targets: dict[str, _Window] = {}
+        self.newest: float | None = None
+        """Newest event time seen (epoch seconds), for the event-time lag gauge."""
+
+    def observe(self, target_id: str, at: float, author_id: str, negative: bool) -> None:
+        if self.newest is None or at > self.newest:
+            self.newest = at
+        b = int(at // self.bucket_s)
+        w = self._targets.get(target_id)
+        if w is None:
+            w = self._targets[target_id] = _Window(b)
+        elif b > w.bucket:
+            self._close(target_id, w, b)
+        w.mentions += 1
+        w.negative += int(negative)
+        w.authors.add(author_id)
+
+    def _close(self, target_id: str, w: _Window, new_bucket: int) -> None:
+        closed = [(w.mentions, w.negative)]
+        gap = min(new_bucket - w.bucket - 1, self.share_buckets)
+        closed.extend([(0, 0)] * gap)
+        for item in closed:
+            w.hour.append(item)
+            if len(w.hour) > self.share_buckets:
+                w.hour.popleft()
+        last_mentions, last_authors = (0, 0) if gap else (w.mentions, len(w.authors))
+        label = target_label(target_id)
+        TARGET_OBSERVED_MENTIONS.labels(target=label).set(last_mentions)
+        TARGET_OBSERVED_AUTHORS.labels(target=label).set(last_authors)
+        total = sum(n for n, _ in w.hour)
+        TARGET_NEGATIVE.labels(target=label).set(sum(k for _, k in w.hour) / total if total else 0)
+        w.bucket, w.mentions, w.negative = new_bucket, 0, 0
+        w.authors = set()
+
+    def publish_status(self, target_id: str, status: Mapping[str, Any]) -> None:
+        """Gauges from the detector's ``status()`` (score, level, expected authors)."""
+        label = target_label(target_id)
+        TARGET_SCORE.labels(target=label).set(float(status.get("score") or 0.0))
+        TARGET_LEVEL.labels(target=label).set(level_rank(str(status.get("level") or "")))
+        expected = status.get("expected_per_bucket")
+        if expected is not None:
+            TARGET_EXPECTED_AUTHORS.labels(target=label).set(float(expected))
