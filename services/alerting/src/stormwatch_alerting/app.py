@@ -10,6 +10,7 @@ from typing import Any
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
+from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import (
     CrisisAlertEscalated,
@@ -18,6 +19,7 @@ from stormwatch_shared.events import (
     MentionScored,
 )
 from stormwatch_shared.kafka import dead_letter
+from stormwatch_shared.observability import instrument
 from stormwatch_shared.service import make_broker, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, MENTIONS_SCORED, dlq
@@ -51,6 +53,7 @@ async def _dead_letter(
         key=record.key,
     )
     log.warning("Dead letter %s[%s]@%s: %s", topic, record.partition, record.offset, reason)
+    metrics.record_dead_letter("alerting", topic)
     return await broker.publish(encode(letter), dlq(topic), key=record.key, no_confirm=True)
 
 
@@ -79,6 +82,19 @@ def build_app(
     seen_mentions = SeenIds()
     seen_alerts = SeenIds(20_000)
     delivery = Delivery(settings, notifiers)
+    instrument(
+        app,
+        broker,
+        "alerting",
+        kafka=kafka,
+        lag=[(settings.group_id, MENTIONS_SCORED), (settings.delivery_group_id, ALERTS)],
+    )
+    metrics.prepare(
+        "alerting",
+        topics=[MENTIONS_SCORED, ALERTS],
+        channels=[getattr(n, "channel", "other") for n in getattr(delivery, "notifiers", [])],
+    )
+    figures = metrics.TargetFigures(detector.config.bucket_s)
 
     @app.on_startup
     async def _start_delivery() -> None:
@@ -100,6 +116,8 @@ def build_app(
     )
     async def detect(bodies: list[bytes], message: KafkaMessage) -> None:
         pending = []
+        metrics.record_batch("alerting", len(bodies))
+        touched: set[str] = set()
         for body, record in zip(bodies, message.raw_message, strict=True):
             try:
                 event = decode(body, MentionScored)
@@ -108,13 +126,17 @@ def build_app(
                 continue
             if not seen_mentions.first_time(event.event_id):
                 continue
-            for transition in detector.observe(observation(event)):
+            obs = observation(event)
+            figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
+            touched.add(obs.target_id)
+            for transition in detector.observe(obs):
                 alert = alert_event(
                     transition,
                     target_name=event.target_name,
                     target_kind=event.target_kind,
                     drill=event.drill,
                 )
+                metrics.record_alert(alert)
                 pending.append(
                     await broker.publish(
                         encode(alert),
@@ -125,6 +147,9 @@ def build_app(
                     )
                 )
         await asyncio.gather(*pending)
+        for tid in touched:
+            figures.publish_status(tid, detector.status(tid))
+        metrics.record_event_time("alerting", figures.newest)
 
     @broker.subscriber(
         alerts_topic,
@@ -141,7 +166,7 @@ def build_app(
             return
         if not seen_alerts.first_time(alert.event_id):
             return
-        await delivery.handle(alert)
+        metrics.record_notifications(await delivery.handle(alert) or {})
 
     return app
 

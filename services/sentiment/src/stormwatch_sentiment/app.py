@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
+from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import MentionReceived
 from stormwatch_shared.kafka import dead_letter
+from stormwatch_shared.observability import instrument
 from stormwatch_shared.service import make_broker, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED, dlq
@@ -39,6 +42,9 @@ def build_app(
     app = FastStream(broker, logger=log)
     raw_topic, scored_topic = kafka.topic(MENTIONS_RAW), kafka.topic(MENTIONS_SCORED)
     state: dict[str, Scorer] = {}
+    obs = instrument(app, broker, "sentiment", kafka=kafka, lag=[(settings.group_id, MENTIONS_RAW)])
+    obs.require("model")
+    metrics.prepare("sentiment", topics=[MENTIONS_RAW])
 
     @app.on_startup
     async def _load() -> None:
@@ -51,6 +57,8 @@ def build_app(
         )
         state["scorer"] = Scorer(model if model is not None else load_model(settings), tagger)
         log.info("Modell geladen / model loaded: %s", state["scorer"].model.model_id)
+        metrics.record_model("sentiment", str(state["scorer"].model.model_id), settings.engine)
+        obs.mark_ready("model")
 
     @broker.subscriber(
         raw_topic,
@@ -66,6 +74,7 @@ def build_app(
         records = message.raw_message
         good: list[MentionReceived] = []
         pending = []
+        metrics.record_batch("sentiment", len(bodies))
         for body, record in zip(bodies, records, strict=True):
             try:
                 good.append(decode(body, MentionReceived))
@@ -80,13 +89,16 @@ def build_app(
                     key=record.key,
                 )
                 log.warning("Dead letter %s:%s: %s", record.partition, record.offset, exc)
+                metrics.record_dead_letter("sentiment", raw_topic)
                 pending.append(
                     await broker.publish(
                         encode(letter), dlq(raw_topic), key=record.key, no_confirm=True
                     )
                 )
         if good:
+            started = time.perf_counter()
             scored = await asyncio.to_thread(state["scorer"].score, good)
+            metrics.record_scored(scored, time.perf_counter() - started, settings.engine)
             for event in scored:
                 pending.append(
                     await broker.publish(
