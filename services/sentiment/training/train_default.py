@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,6 +36,7 @@ from stormwatch_sentiment.domain.model import LABELS
 from stormwatch_sentiment.domain.text import canonical
 from stormwatch_sentiment.engines.default import HashedLinearModel
 from stormwatch_sentiment.engines.hashing import HashSpec, featurize_canonical
+from stormwatch_sentiment.engines.lexicon import Lexicon
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT.parent / "shared" / "data" / "sentiment"
@@ -50,6 +53,46 @@ DEV = {
 }
 
 
+def lexicon_files() -> tuple[Path, Path]:
+    """The polarity lexicons shipped inside two PyPI packages (found, not imported).
+
+    vaderSentiment (MIT): vader_lexicon.txt, English, mean valence -4..4.
+    textblob-de (MIT; lexicon: German Polarity Lexicon, Klenner/Clematide et al., Apache-2.0
+    note in the file): data/de-sentiment.xml, polarity -1..1.
+    Install them for training only: ``uv pip install --no-deps vadersentiment textblob-de``.
+    """
+    found = []
+    for pkg, rel in (
+        ("vaderSentiment", "vader_lexicon.txt"),
+        ("textblob_de", "data/de-sentiment.xml"),
+    ):
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit(
+                f"{pkg} not installed: uv pip install --no-deps vadersentiment textblob-de"
+            )
+        found.append(Path(next(iter(spec.submodule_search_locations))) / rel)
+    return found[0], found[1]
+
+
+def build_lexicon() -> Lexicon:
+    """English and German polarity in one table; words listed in both languages are dropped
+    (German "bad", "gift", "arm" mean bath, poison, poor)."""
+    en_path, de_path = lexicon_files()
+    en: dict[str, float] = {}
+    for line in en_path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            en[parts[0].lower()] = max(-1.0, min(1.0, float(parts[1]) / 4.0))
+    de: dict[str, list[float]] = {}
+    pattern = re.compile(r'form="([^"]+)"[^>]*polarity="([-0-9.]+)"')
+    for form, pol in pattern.findall(de_path.read_text(encoding="utf-8")):
+        de.setdefault(form.lower(), []).append(float(pol))
+    merged = {w: float(np.mean(p)) for w, p in de.items() if w not in en}
+    merged.update({w: p for w, p in en.items() if w not in de})
+    return Lexicon({w: p for w, p in merged.items() if abs(p) >= 0.1})
+
+
 def read(name: str) -> tuple[list[str], list[str]]:
     with (DATA / f"{name}.tsv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh, delimiter="\t"))
@@ -57,23 +100,28 @@ def read(name: str) -> tuple[list[str], list[str]]:
     return [r[1] for r in rows[1:]], [r[0] for r in rows[1:]]
 
 
-def matrix(docs: list[str], spec: HashSpec) -> sp.csr_matrix:
-    feats = featurize_canonical(docs, spec)
+def matrix(docs: list[str], spec: HashSpec, lexicon: Lexicon | None) -> sp.csr_matrix:
+    feats = featurize_canonical(docs, spec, lexicon)
     return sp.csr_matrix(
         (feats.values(), (feats.doc, feats.bucket)), shape=(len(docs), 1 << spec.bits)
     )
 
 
 def fit(
-    docs: list[str], labels: list[str], spec: HashSpec, c: float, class_weight: str | None
+    docs: list[str],
+    labels: list[str],
+    spec: HashSpec,
+    c: float,
+    class_weight: str | None,
+    lexicon: Lexicon | None,
 ) -> HashedLinearModel:
-    x = matrix(docs, spec)
+    x = matrix(docs, spec, lexicon)
     y = np.array([LABELS.index(lab) for lab in labels])
     clf = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight, tol=1e-5)
     clf.fit(x, y)
     weights = clf.coef_.T.astype(np.float32).copy()
     return HashedLinearModel(
-        weights, clf.intercept_.astype(np.float32), LABELS, spec, model_id="default"
+        weights, clf.intercept_.astype(np.float32), LABELS, spec, "default", lexicon
     )
 
 
@@ -92,6 +140,7 @@ def main() -> int:
     ap.add_argument("--char-max", type=int, default=5)
     ap.add_argument("--balanced", action="store_true", default=True)
     ap.add_argument("--no-balanced", dest="balanced", action="store_false")
+    ap.add_argument("--no-lexicon", action="store_true")
     ap.add_argument("--save", action="store_true")
     ap.add_argument("--final", action="store_true", help="also train on the dev/val files")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -99,7 +148,9 @@ def main() -> int:
 
     dev = {name: read(name) for name in DEV}
     dev_keys = {
-        canonical(t) for name, (texts, _) in dev.items() if name not in EVAL_UNSEEN_ONLY
+        canonical(t)
+        for name, (texts, _) in dev.items()
+        if name not in EVAL_UNSEEN_ONLY
         for t in texts
     }
     docs: list[str] = []
@@ -123,11 +174,14 @@ def main() -> int:
         dev[name] = ([t for t, _ in pairs], [lab for _, lab in pairs])
 
     spec = HashSpec(bits=args.bits, char_max=args.char_max)
+    lexicon = None if args.no_lexicon else build_lexicon()
+    if lexicon is not None:
+        print(f"lexicon: {len(lexicon.polarity)} words", file=sys.stderr)
     cw = "balanced" if args.balanced else None
     results = []
     for c in args.C:
         t0 = time.perf_counter()
-        model = fit(docs, labels, spec, c, cw)
+        model = fit(docs, labels, spec, c, cw, lexicon)
         scores = evaluate(model, dev)
         de = np.mean([v for k, v in scores.items() if DEV[k] == "de"])
         en = np.mean([v for k, v in scores.items() if DEV[k] == "en"])
@@ -151,9 +205,9 @@ def main() -> int:
                 labels.extend(labs)
             meta["train_files"] = list(TRAIN) + list(DEV)
             meta["final"] = True
-            model = fit(docs, labels, spec, c, cw)
+            model = fit(docs, labels, spec, c, cw, lexicon)
         else:
-            model = fit(docs, labels, spec, c, cw)
+            model = fit(docs, labels, spec, c, cw, lexicon)
         meta["n_train"] = len(docs)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         model.save(args.out, meta)

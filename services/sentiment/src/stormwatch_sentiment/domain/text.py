@@ -23,7 +23,7 @@ _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _URL = re.compile(r"(?:https?://|www\.)\S*|\bhttps?\b", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
 _REPEAT = re.compile(r"(\S)\1{2,}")
-_TOKEN = re.compile(r"@user|#|\w+(?:['’]\w+)?|[^\w\s]")
+_TOKEN = re.compile(r"@user|#|<3|[:;=][-o'^]?[()\[\]dDpP/|*3]+(?!\w)|\w+(?:['’]\w+)?|[^\w\s]")
 
 
 def sanitize(text: str) -> str:
@@ -59,7 +59,10 @@ def normalize(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Words, ``@user``, ``#`` and single punctuation or emoji characters of normalised text."""
+    """Words, ``@user``, ``#``, emoticons and single punctuation or emoji characters.
+
+    Emoticons stay whole (``:)``, ``;-(``, ``<3``) so the polarity lexicon can see them.
+    """
     return _TOKEN.findall(normalize(text))
 
 

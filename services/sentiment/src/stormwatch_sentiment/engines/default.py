@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from stormwatch_sentiment.domain.model import Sentiment
 from stormwatch_sentiment.engines.hashing import HashSpec, featurize
+from stormwatch_sentiment.engines.lexicon import Lexicon
 
 FORMAT = "stormwatch-hashed-logreg/1"
 BATCH = 512
@@ -31,6 +32,7 @@ class HashedLinearModel:
         labels: Sequence[str],
         spec: HashSpec,
         model_id: str,
+        lexicon: Lexicon | None = None,
     ) -> None:
         if weights.shape != (1 << spec.bits, len(labels)):
             raise ValueError(f"weights shape {weights.shape} does not match spec and labels")
@@ -39,6 +41,7 @@ class HashedLinearModel:
         self.labels = tuple(labels)
         self.spec = spec
         self.model_id = model_id
+        self.lexicon = lexicon
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, path: Path, meta: dict[str, object] | None = None) -> None:
@@ -56,8 +59,12 @@ class HashedLinearModel:
             },
             "meta": meta or {},
         }
+        extra = {}
+        if self.lexicon is not None:
+            extra["lex_words"], extra["lex_values"] = self.lexicon.to_arrays()
         np.savez_compressed(
             path,
+            **extra,
             header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
             rows=rows,
             values=self.weights[rows].astype(np.float16),
@@ -75,14 +82,17 @@ class HashedLinearModel:
             weights = np.zeros((1 << spec.bits, len(labels)), dtype=np.float32)
             weights[data["rows"]] = data["values"].astype(np.float32)
             bias = data["bias"].astype(np.float32)
-        return cls(weights, bias, labels, spec, header["model_id"])
+            lexicon = None
+            if "lex_words" in data.files:
+                lexicon = Lexicon.from_arrays(data["lex_words"], data["lex_values"])
+        return cls(weights, bias, labels, spec, header["model_id"], lexicon)
 
     # ---- inference ---------------------------------------------------------------------
     def logits(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
         for lo in range(0, len(texts), BATCH):
             chunk = texts[lo : lo + BATCH]
-            feats = featurize(chunk, self.spec)
+            feats = featurize(chunk, self.spec, self.lexicon)
             values = feats.values()
             gathered = self.weights[feats.bucket]
             for c in range(len(self.labels)):

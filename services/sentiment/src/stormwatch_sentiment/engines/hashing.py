@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stormwatch_sentiment.domain.text import canonical
+from stormwatch_sentiment.engines.lexicon import Lexicon
 
 U64 = np.uint64
 _SEP = 10  # "\n" separates texts in the concatenated batch; canonical() never emits it
@@ -46,8 +47,8 @@ class HashSpec:
 class Features:
     """Sparse features of a batch: one row per n-gram occurrence.
 
-    ``block`` is 0 for word features and 1 for character features; each block of a text is
-    scaled by ``1/sqrt(count)`` so that long and short texts land on the same scale.
+    ``block`` is 0 for word, 1 for character and 2 for lexicon features; each block of a
+    text is scaled by ``1/sqrt(count)`` so that long and short texts land on the same scale.
     """
 
     doc: IntArray
@@ -56,9 +57,10 @@ class Features:
     n_docs: int
 
     def values(self) -> npt.NDArray[np.float32]:
-        counts = np.bincount(self.doc * 2 + self.block, minlength=2 * self.n_docs)
+        key = self.doc * 3 + self.block
+        counts = np.bincount(key, minlength=3 * self.n_docs)
         scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
-        return scale[self.doc * 2 + self.block]
+        return scale[key]
 
 
 def _mix(x: npt.NDArray[np.uint64], salt: int, bits: int) -> IntArray:
@@ -72,11 +74,13 @@ def _mix(x: npt.NDArray[np.uint64], salt: int, bits: int) -> IntArray:
     return (x >> U64(64 - bits)).astype(np.int64)
 
 
-def featurize(texts: Sequence[str], spec: HashSpec) -> Features:
-    return featurize_canonical([canonical(t) for t in texts], spec)
+def featurize(texts: Sequence[str], spec: HashSpec, lexicon: Lexicon | None = None) -> Features:
+    return featurize_canonical([canonical(t) for t in texts], spec, lexicon)
 
 
-def featurize_canonical(docs: Sequence[str], spec: HashSpec) -> Features:
+def featurize_canonical(
+    docs: Sequence[str], spec: HashSpec, lexicon: Lexicon | None = None
+) -> Features:
     n_docs = len(docs)
     empty = np.zeros(0, dtype=np.int64)
     if n_docs == 0:
@@ -132,6 +136,12 @@ def featurize_canonical(docs: Sequence[str], spec: HashSpec) -> Features:
             docs_out.append(word_doc[same])
             buckets_out.append(_mix(pair, 0x2002, spec.bits))
             blocks_out.append(np.zeros(same.shape[0], dtype=np.int64))
+
+    if lexicon is not None:
+        lex_doc, lex_code = lexicon.codes(docs)
+        docs_out.append(lex_doc)
+        buckets_out.append(_mix(lex_code.astype(np.uint64), 0x3001, spec.bits))
+        blocks_out.append(np.full(lex_doc.shape[0], 2, dtype=np.int64))
 
     return Features(
         doc=np.concatenate(docs_out) if docs_out else empty,

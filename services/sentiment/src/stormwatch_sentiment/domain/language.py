@@ -1,0 +1,423 @@
+"""A tiny language guesser for mentions that arrive without a ``lang`` field.
+
+It only has to separate German and English (the languages the sentiment models are trained
+for) from everything else, so that scores on other languages can be flagged instead of being
+trusted blindly. Function words decide for Latin-script text; other scripts are named by
+their Unicode block. Pure and allocation-light: it runs on every mention.
+"""
+
+from __future__ import annotations
+
+import re
+
+SUPPORTED: frozenset[str] = frozenset({"de", "en"})
+UNKNOWN = "und"
+"""BCP 47 "undetermined": too short or no clue (emoji only, numbers, links)."""
+
+_WORD = re.compile(r"[^\W\d_]+")
+_MAX_WORDS = 60
+
+_STOPWORDS: dict[str, frozenset[str]] = {
+    "de": frozenset(
+        [
+            "der",
+            "die",
+            "das",
+            "und",
+            "ist",
+            "nicht",
+            "ich",
+            "ein",
+            "eine",
+            "einen",
+            "dem",
+            "den",
+            "des",
+            "mit",
+            "von",
+            "zu",
+            "auf",
+            "für",
+            "im",
+            "auch",
+            "sich",
+            "es",
+            "sie",
+            "wir",
+            "ihr",
+            "aber",
+            "wie",
+            "noch",
+            "nur",
+            "bei",
+            "oder",
+            "wenn",
+            "schon",
+            "mal",
+            "hat",
+            "sind",
+            "war",
+            "wird",
+            "dass",
+            "kein",
+            "keine",
+            "heute",
+            "so",
+            "sehr",
+            "hier",
+            "jetzt",
+            "danke",
+            "bitte",
+            "ganz",
+            "immer",
+            "alles",
+            "was",
+            "vom",
+            "zum",
+            "zur",
+            "über",
+            "nach",
+            "wieder",
+            "doch",
+            "mehr",
+            "kann",
+            "man",
+            "uns",
+            "euch",
+            "mir",
+            "mich",
+            "dir",
+            "dich",
+            "toll",
+            "tolle",
+            "super",
+            "klasse",
+            "arbeit",
+            "krankenhaus",
+            "klinik",
+            "klinikum",
+            "station",
+            "pflege",
+            "personal",
+            "ärzte",
+            "arzt",
+        ]
+    ),
+    "en": frozenset(
+        [
+            "the",
+            "and",
+            "is",
+            "are",
+            "was",
+            "were",
+            "not",
+            "this",
+            "that",
+            "with",
+            "for",
+            "you",
+            "your",
+            "have",
+            "has",
+            "had",
+            "be",
+            "been",
+            "it",
+            "its",
+            "of",
+            "to",
+            "in",
+            "on",
+            "at",
+            "my",
+            "we",
+            "they",
+            "them",
+            "our",
+            "but",
+            "what",
+            "so",
+            "just",
+            "all",
+            "very",
+            "can",
+            "will",
+            "would",
+            "there",
+            "their",
+            "from",
+            "about",
+            "thanks",
+            "thank",
+            "today",
+            "great",
+            "please",
+            "no",
+            "who",
+            "how",
+            "an",
+            "as",
+            "do",
+            "does",
+            "did",
+            "me",
+            "him",
+            "her",
+            "he",
+            "she",
+            "than",
+            "then",
+            "a",
+            "i",
+            "in",
+            "it's",
+            "i'm",
+            "care",
+            "staff",
+            "hospital",
+            "nurse",
+            "nurses",
+            "doctor",
+            "doctors",
+            "awful",
+            "terrible",
+        ]
+    ),
+    "fr": frozenset(
+        [
+            "le",
+            "la",
+            "les",
+            "et",
+            "est",
+            "pas",
+            "je",
+            "un",
+            "une",
+            "des",
+            "du",
+            "dans",
+            "pour",
+            "que",
+            "qui",
+            "avec",
+            "sur",
+            "ce",
+            "cette",
+            "nous",
+            "vous",
+            "ils",
+            "elle",
+            "au",
+            "aux",
+            "mais",
+            "très",
+            "merci",
+        ]
+    ),
+    "es": frozenset(
+        [
+            "el",
+            "la",
+            "los",
+            "las",
+            "y",
+            "es",
+            "no",
+            "un",
+            "una",
+            "que",
+            "de",
+            "en",
+            "por",
+            "para",
+            "con",
+            "muy",
+            "pero",
+            "gracias",
+            "del",
+            "al",
+            "lo",
+            "se",
+            "su",
+            "mi",
+            "está",
+            "son",
+        ]
+    ),
+    "it": frozenset(
+        [
+            "il",
+            "lo",
+            "la",
+            "gli",
+            "le",
+            "e",
+            "non",
+            "un",
+            "una",
+            "che",
+            "di",
+            "per",
+            "con",
+            "sono",
+            "molto",
+            "ma",
+            "grazie",
+            "del",
+            "della",
+            "questo",
+            "anche",
+            "è",
+        ]
+    ),
+    "nl": frozenset(
+        [
+            "de",
+            "het",
+            "een",
+            "en",
+            "is",
+            "niet",
+            "ik",
+            "van",
+            "dat",
+            "met",
+            "voor",
+            "op",
+            "zijn",
+            "maar",
+            "ook",
+            "wat",
+            "bij",
+            "heel",
+            "dank",
+            "je",
+            "we",
+        ]
+    ),
+    "pt": frozenset(
+        [
+            "o",
+            "a",
+            "os",
+            "as",
+            "e",
+            "não",
+            "um",
+            "uma",
+            "que",
+            "de",
+            "em",
+            "para",
+            "com",
+            "muito",
+            "mas",
+            "obrigado",
+            "do",
+            "da",
+            "está",
+            "são",
+            "você",
+        ]
+    ),
+    "tr": frozenset(
+        [
+            "ve",
+            "bir",
+            "bu",
+            "da",
+            "de",
+            "çok",
+            "için",
+            "ile",
+            "ama",
+            "ne",
+            "değil",
+            "ben",
+            "sen",
+            "teşekkür",
+        ]
+    ),
+    "pl": frozenset(
+        [
+            "i",
+            "w",
+            "nie",
+            "to",
+            "na",
+            "się",
+            "jest",
+            "że",
+            "z",
+            "do",
+            "jak",
+            "ale",
+            "bardzo",
+            "dziękuję",
+            "co",
+        ]
+    ),
+}
+_GERMAN_LETTERS = frozenset("äöüß")
+
+_SCRIPTS: tuple[tuple[int, int, str], ...] = (
+    (0x0370, 0x03FF, "el"),
+    (0x0400, 0x04FF, "ru"),
+    (0x0590, 0x05FF, "he"),
+    (0x0600, 0x06FF, "ar"),
+    (0x0E00, 0x0E7F, "th"),
+    (0x3040, 0x30FF, "ja"),
+    (0xAC00, 0xD7AF, "ko"),
+    (0x4E00, 0x9FFF, "zh"),
+)
+
+
+def _script(text: str) -> str | None:
+    """Language of the dominant non-Latin script, if letters of one make up most text."""
+    counts: dict[str, int] = {}
+    letters = 0
+    for ch in text[:400]:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        code = ord(ch)
+        if code < 0x0370:
+            continue
+        for lo, hi, lang in _SCRIPTS:
+            if lo <= code <= hi:
+                counts[lang] = counts.get(lang, 0) + 1
+                break
+    if not counts or letters == 0:
+        return None
+    lang, n = max(counts.items(), key=lambda kv: kv[1])
+    if "ja" in counts and lang == "zh":
+        lang = "ja"  # Japanese mixes kanji with kana; kana alone decides
+    return lang if n * 2 >= letters else None
+
+
+def guess_language(text: str) -> str:
+    """ISO 639-1 code of the likely language, or ``"und"`` when there is no clue."""
+    if not isinstance(text, str) or not text:
+        return UNKNOWN
+    script = _script(text)
+    if script is not None:
+        return script
+    words = [w for w in _WORD.findall(text[:2_000].lower()) if not w.startswith(("http", "www"))][
+        :_MAX_WORDS
+    ]
+    if not words:
+        return UNKNOWN
+    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    if any(ch in _GERMAN_LETTERS for w in words for ch in w):
+        scores["de"] += 1
+    best = max(scores, key=lambda lang: (scores[lang], lang in SUPPORTED))
+    if scores[best] == 0:
+        return UNKNOWN
+    return best
+
+
+def language_supported(lang: str | None) -> bool:
+    """True for the languages the shipped models were trained and evaluated on."""
+    return bool(lang) and (lang or "").split("-")[0].lower() in SUPPORTED
