@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics import MetricWrapperBase
 
+from stormwatch_shared import events as _events
 from stormwatch_shared import topics as _topics
 from stormwatch_shared.events import MentionScored, level_rank
 
@@ -167,6 +168,7 @@ NOTIFICATIONS = _metric(
     ["channel", "outcome"],
 )
 
+ALERT_EVENT_NAMES = ("raised", "escalated", "acknowledged", "resolved")
 ALERT_EVENTS = {
     "CrisisAlertRaised": "raised",
     "CrisisAlertEscalated": "escalated",
@@ -221,6 +223,19 @@ def prepare(service: str, *, topics: Iterable[str] = (), channels: Iterable[str]
         for outcome in ("sent", "failed"):
             NOTIFICATIONS.labels(channel=channel, outcome=outcome)
     BATCH_MESSAGES.labels(service=service)
+
+
+def prepare_target(target_id: str) -> None:
+    """Zero alert counters for a newly seen target.
+
+    A counter series that first appears with value 1 has no increase in PromQL, so an alert
+    annotation or rule built on ``increase()`` would miss the target's first alert.
+    """
+    target = target_label(target_id)
+    for level in _events.LEVELS:
+        for event in ALERT_EVENT_NAMES:
+            for drill in ("false", "true"):
+                ALERTS.labels(target=target, level=level, event=event, drill=drill)
 
 
 def record_batch(service: str, size: int) -> None:
@@ -324,6 +339,7 @@ class TargetFigures:
         w = self._targets.get(target_id)
         if w is None:
             w = self._targets[target_id] = _Window(b)
+            prepare_target(target_id)
         elif b > w.bucket:
             self._close(target_id, w, b)
         w.mentions += 1
