@@ -38,8 +38,13 @@ BATCH = 32
 
 def texts() -> list[str]:
     out: list[str] = []
-    for name in ("umsab_de_val", "sb10k_de_dev", "potts_de_dev", "umsab_en_val",
-                 "tweeteval_en_val"):
+    for name in (
+        "umsab_de_val",
+        "sb10k_de_dev",
+        "potts_de_dev",
+        "umsab_en_val",
+        "tweeteval_en_val",
+    ):
         with (DATA / f"{name}.tsv").open(encoding="utf-8", newline="") as fh:
             rows = list(csv.reader(fh, delimiter="\t"))[1:]
         out.extend(r[1] for r in rows)
@@ -77,7 +82,7 @@ def build_tokenizer(out_dir: Path, corpus: list[str]) -> None:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))  # noqa: S106
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=False)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(
@@ -92,18 +97,22 @@ def build_tokenizer(out_dir: Path, corpus: list[str]) -> None:
     )
     PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        unk_token="[UNK]",  # noqa: S106
-        pad_token="[PAD]",  # noqa: S106
-        cls_token="[CLS]",  # noqa: S106
-        sep_token="[SEP]",  # noqa: S106
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
         model_max_length=128,
     ).save_pretrained(str(out_dir))
 
 
 def build_onnx_dir(corpus: list[str]) -> Path:
     from stormwatch_sentiment.engines.onnx_engine import quantize_int8
-    from stormwatch_sentiment.engines.synthetic import XLMR_BASE, build_graph, save_graph
-    from stormwatch_sentiment.engines.synthetic import write_config
+    from stormwatch_sentiment.engines.synthetic import (
+        XLMR_BASE,
+        build_graph,
+        save_graph,
+        write_config,
+    )
 
     out = CACHE / "xlmr_shape_onnx"
     if (out / "model.int8.onnx").is_file() and (out / "tokenizer.json").is_file():
@@ -145,8 +154,12 @@ def build_torch_dir(onnx_dir: Path) -> Path | None:
         label2id={"negative": 0, "neutral": 1, "positive": 2},
     )
     XLMRobertaForSequenceClassification(config).save_pretrained(str(out))
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                 "stormwatch.json"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "stormwatch.json",
+    ):
         if (onnx_dir / name).is_file():
             (out / name).write_bytes((onnx_dir / name).read_bytes())
     return out
@@ -167,8 +180,10 @@ def bench_transformers(sample: list[str]) -> dict[str, Any]:
     onnx_dir = build_onnx_dir(sample)
     rng = np.random.default_rng(0)
     chosen = [sample[i] for i in rng.choice(len(sample), N_TRANSFORMER, replace=False)]
-    out: dict[str, Any] = {"sentiment_transformer_threads": THREADS,
-                           "sentiment_transformer_texts": len(chosen)}
+    out: dict[str, Any] = {
+        "sentiment_transformer_threads": THREADS,
+        "sentiment_transformer_texts": len(chosen),
+    }
     int8 = OnnxSentimentModel(onnx_dir, threads=THREADS, variant="int8", batch_size=BATCH)
     ids = int8._encode([int8.preprocess(t) for t in chosen])
     out["sentiment_transformer_mean_tokens"] = round(float(np.mean([len(x) for x in ids])), 1)
