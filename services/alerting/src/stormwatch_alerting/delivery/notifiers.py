@@ -13,9 +13,14 @@ from stormwatch_alerting.settings import AlertingSettings
 
 
 class NotifyError(Exception):
-    def __init__(self, message: str, *, recoverable: bool) -> None:
+    """``retry_after`` carries a server's Retry-After (seconds) when it sent one."""
+
+    def __init__(
+        self, message: str, *, recoverable: bool, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.recoverable = recoverable
+        self.retry_after = retry_after
 
 
 class Notifier(Protocol):

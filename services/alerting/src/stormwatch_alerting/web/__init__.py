@@ -1,0 +1,1 @@
+"""The crisis room: open alerts, acknowledge/resolve, audit trail, webhooks."""
