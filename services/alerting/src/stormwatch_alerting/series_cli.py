@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-from itertools import pairwise
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 

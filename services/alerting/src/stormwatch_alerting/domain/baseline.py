@@ -52,12 +52,21 @@ class BaselineParams:
     dispersion_prior: float = 0.05
     dispersion_prior_weight: float = 2.0
     """Prior weight in units of squared expected window count (weak once counts are high)."""
+    dispersion_winsor_z: float = 4.0
+    """Window sums above mean + z * sd are clipped before they update the dispersion."""
     dispersion_min: float = 0.01
     dispersion_max: float = 4.0
     cusum_ratio: float = 2.0
     """CUSUM alternative: the rate multiplied by this factor."""
     cusum_cap: float = 60.0
     """Upper bound of the CUSUM statistic (nats) so a long storm does not take days to decay."""
+    cusum_block: int = 12
+    """The CUSUM steps once per block of this many buckets (1 h), on the block's sum judged
+    with the dispersion of that window length: deviations within an hour are correlated, and
+    a per-bucket CUSUM that assumes otherwise mistakes a slightly wrong profile for a storm."""
+    cusum_step_cap: float = LN10
+    """Most one bucket may add to the CUSUM (nats): a lone spike is the window tests' job,
+    the CUSUM is for excesses that persist (a robust, winsorized CUSUM)."""
 
 
 class SeasonalBaseline:
@@ -161,6 +170,9 @@ class EvidenceStream:
     """
 
     __slots__ = (
+        "_block_m",
+        "_block_n",
+        "_block_x",
         "_disp_a",
         "_disp_d",
         "_lam_disp",
@@ -180,6 +192,9 @@ class EvidenceStream:
         self._disp_a = [0.0] * n
         self._disp_d = [0.0] * n
         self.cusum = 0.0
+        self._block_x = 0.0
+        self._block_m = 0.0
+        self._block_n = 0
         days = p.dispersion_half_life_days * 24 * HOUR_S / p.bucket_s
         self._lam_disp = 0.5 ** (1.0 / days)
 
@@ -188,6 +203,11 @@ class EvidenceStream:
         w = p.dispersion_prior_weight
         phi = (self._disp_a[i] + p.dispersion_prior * w) / (self._disp_d[i] + w)
         return min(max(phi, p.dispersion_min), p.dispersion_max)
+
+    def _block_scale(self) -> int:
+        """Index of the tested window length closest to the CUSUM block."""
+        scales = self.p.scales
+        return min(range(len(scales)), key=lambda i: abs(scales[i] - self.p.cusum_block))
 
     def bucket_sd(self, mean: float) -> float:
         return math.sqrt(mean + self.dispersion(0) * mean * mean)
@@ -221,12 +241,21 @@ class EvidenceStream:
             sc = nb_score(round(sx, 9), sm, 1.0 / phi)
             if sc > best:
                 best, best_i = sc, i
-        # CUSUM on the single bucket against a rate-ratio alternative (NB likelihood ratio)
-        if m > 0.0:
-            r1 = 1.0 / self.dispersion(0)
-            step = nb_llr(x, m, m * p.cusum_ratio, r1)
-            c = self.cusum + step
-            self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
+        # CUSUM per block against a rate-ratio alternative (NB likelihood ratio)
+        self._block_x += x
+        self._block_m += m
+        self._block_n += 1
+        if self._block_n >= p.cusum_block:
+            bx, bm = self._block_x, self._block_m
+            self._block_x = self._block_m = 0.0
+            self._block_n = 0
+            if bm > 0.0:
+                r1 = 1.0 / self.dispersion(self._block_scale())
+                step = nb_llr(bx, bm, bm * p.cusum_ratio, r1)
+                if step > p.cusum_step_cap:
+                    step = p.cusum_step_cap
+                c = self.cusum + step
+                self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
         if learn:
             lam = self._lam_disp
             for i, s in enumerate(scales):
@@ -237,7 +266,7 @@ class EvidenceStream:
                     continue
                 sx = self._sum_x[i]
                 sd = math.sqrt(sm + self.dispersion(i) * sm * sm)
-                lim = sm + p.winsor_z * sd + 1.0
+                lim = sm + p.dispersion_winsor_z * sd + 1.0
                 sx = sx if sx < lim else lim
                 self._disp_a[i] = lam * self._disp_a[i] + ((sx - sm) ** 2 - sm)
                 self._disp_d[i] = lam * self._disp_d[i] + sm * sm
@@ -262,6 +291,7 @@ class EvidenceStream:
             "disp_a": list(self._disp_a),
             "disp_d": list(self._disp_d),
             "cusum": self.cusum,
+            "block": [self._block_x, self._block_m, self._block_n],
             "sum_x": list(self._sum_x),
             "sum_m": list(self._sum_m),
         }
@@ -273,6 +303,8 @@ class EvidenceStream:
         self._disp_a = [float(v) for v in d["disp_a"]]
         self._disp_d = [float(v) for v in d["disp_d"]]
         self.cusum = float(d["cusum"])
+        bx, bm, bn = d["block"]
+        self._block_x, self._block_m, self._block_n = float(bx), float(bm), int(bn)
         # the running sums are stored, not recomputed: float addition order matters and a
         # restored target must continue bit for bit like one that never stopped
         self._sum_x = [float(v) for v in d["sum_x"]]

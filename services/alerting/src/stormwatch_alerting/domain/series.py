@@ -13,7 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from stormwatch_alerting.domain.baseline import BaselineParams, EvidenceStream, SeasonalBaseline
+from stormwatch_alerting.domain.baseline import (
+    BaselineParams,
+    EvidenceStream,
+    SeasonalBaseline,
+    WindowTest,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class SeriesConfig:
     threshold: float = 5.0
     """Evidence (``-log10 p`` or CUSUM in log10 units) at which an alert is raised."""
     resolve_score: float = 1.3
+    resolve_cusum: float = 2.5
+    """The CUSUM (log10 units) must also have drained: a level shift stays one alert."""
     resolve_after_s: float = 2 * 3600.0
     freeze_max_s: float = 12 * 3600.0
     warmup_s: float = 24 * 3600.0
@@ -48,6 +55,7 @@ class SeriesDetector:
         self._base = SeasonalBaseline(cfg.baseline)
         self._ev = EvidenceStream(cfg.baseline)
         self._first: float | None = None
+        self.last_test: WindowTest | None = None
         self._open_since: float | None = None
         self._quiet = 0
         self._resolve_n = max(1, math.ceil(cfg.resolve_after_s / cfg.baseline.bucket_s))
@@ -62,20 +70,23 @@ class SeriesDetector:
         mu = self._base.expected(start)
         frozen = self._open_since is not None and at - self._open_since < cfg.freeze_max_s
         test = self._ev.push(value, mu, learn=not frozen)
+        self.last_test = test
         if not frozen:
             sd = self._ev.bucket_sd(mu)
             self._base.update(start, value, mu + cfg.baseline.winsor_z * sd + 1.0)
         score = max(test.score, test.cusum)
         alert = False
-        if at - self._first >= cfg.warmup_s:
+        if at - self._first < cfg.warmup_s:
+            self._ev.cusum = 0.0  # evidence against a baseline still being learned is no evidence
+        else:
             if self._open_since is None:
                 if score >= cfg.threshold:
                     self._open_since = at
                     self._quiet = 0
                     alert = True
             else:
-                self._quiet = self._quiet + 1 if test.score < cfg.resolve_score else 0
+                calm = test.score < cfg.resolve_score and test.cusum < cfg.resolve_cusum
+                self._quiet = self._quiet + 1 if calm else 0
                 if self._quiet >= self._resolve_n:
                     self._open_since = None
-                    self._ev.cusum = 0.0
         return SeriesPoint(score, score / (score + cfg.threshold), alert, mu)

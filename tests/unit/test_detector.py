@@ -1,0 +1,291 @@
+"""Detector behaviour on synthetic streams with explicit event times (the fake clock)."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stormwatch_alerting.domain.detector import Detector, DetectorConfig, preset
+from stormwatch_alerting.domain.types import Observation, Transition
+
+T0 = 1_772_409_600.0  # 2026-03-02T00:00:00Z, a Monday
+HOUR = 3600.0
+DAY = 24 * HOUR
+LEVEL = {"watch": 1, "warning": 2, "critical": 3}
+
+
+def background(
+    seed: int, days: float, per_hour: float = 6.0, neg: float = 0.1, target: str = "hospital"
+) -> list[Observation]:
+    """Ordinary traffic: a day rhythm, a pool of regular authors, ~10 % negative."""
+    rng = random.Random(seed)
+    out: list[Observation] = []
+    t = T0
+    i = 0
+    while t < T0 + days * DAY:
+        hour = (t - T0) % DAY / HOUR
+        rate = per_hour * (0.3 if hour < 6 else 1.3)
+        t += rng.expovariate(rate / HOUR)
+        label = "negative" if rng.random() < neg else rng.choice(("neutral", "positive"))
+        out.append(
+            Observation(
+                target_id=target,
+                at=t,
+                mention_id=f"bg{seed}:{i}",
+                author_id=f"a{rng.randrange(3000)}",
+                followers=rng.randrange(50, 2000),
+                negative=0.9 if label == "negative" else 0.1,
+                label=label,
+            )
+        )
+        i += 1
+    return out
+
+
+def burst(
+    kind: str, start: float, hours: float, per_hour: float, seed: int = 7, target: str = "hospital"
+) -> list[Observation]:
+    """Injected episodes: firestorm, viral (positive), news (neutral), spam (two accounts)."""
+    rng = random.Random(seed)
+    out: list[Observation] = []
+    n = int(hours * per_hour)
+    for i in range(n):
+        at = start + i * hours * HOUR / n
+        if kind == "spam":
+            author, label, reply = f"spam{i % 2}", "negative", None
+        elif kind == "firestorm":
+            negative = rng.random() < 0.85
+            author = f"new{seed}:{i}"
+            label = "negative" if negative else "neutral"
+            reply = "root:1" if rng.random() < 0.5 else None
+        else:
+            author = f"new{seed}:{i}"
+            label = {"viral": "positive", "news": "neutral"}[kind]
+            reply = "root:2" if kind == "viral" and rng.random() < 0.5 else None
+        out.append(
+            Observation(
+                target_id=target,
+                at=at,
+                mention_id=f"{kind}:{i}",
+                author_id=author,
+                followers=rng.randrange(20, 5000),
+                negative=0.9 if label == "negative" else 0.05,
+                label=label,
+                in_reply_to=reply,
+                topics=("hygiene",) if label == "negative" else (),
+                url=f"https://example.invalid/{kind}/{i}",
+            )
+        )
+    return out
+
+
+def run(obs: list[Observation], config: DetectorConfig | None = None) -> list[Transition]:
+    det = Detector(config)
+    out: list[Transition] = []
+    for o in sorted(obs, key=lambda o: o.at):
+        out.extend(det.observe(o))
+    out.extend(det.advance_all(max(o.at for o in obs) + DAY))
+    return out
+
+
+def max_level(transitions: list[Transition]) -> int:
+    return max((LEVEL[t.level] for t in transitions if t.kind != "resolved"), default=0)
+
+
+EPISODE_AT = T0 + 4 * DAY + 12 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("kind", "per_hour", "lowest", "highest"),
+    [
+        ("firestorm", 60.0, 2, 3),  # must page
+        ("viral", 120.0, 0, 0),  # a positive post going viral: nothing at all
+        ("news", 50.0, 0, 0),  # neutral coverage: nothing at all
+        ("spam", 40.0, 0, 1),  # two accounts: never a page
+    ],
+)
+def test_episode_kinds(kind: str, per_hour: float, lowest: int, highest: int) -> None:
+    obs = background(1, 7) + burst(kind, EPISODE_AT, 2.0, per_hour)
+    level = max_level(run(obs))
+    assert lowest <= level <= highest, (kind, level)
+
+
+def test_quiet_week_raises_nothing() -> None:
+    assert run(background(2, 14)) == []
+
+
+def test_firestorm_alert_explains_itself() -> None:
+    trs = run(background(3, 7) + burst("firestorm", EPISODE_AT, 2.0, 60.0))
+    raised = [t for t in trs if t.kind == "raised"]
+    assert len(raised) == 1
+    t = raised[0]
+    assert t.alert_id == f"hospital:{int(t.at)}"
+    assert EPISODE_AT < t.at < EPISODE_AT + HOUR  # early: within the first hour of the storm
+    ev = t.evidence
+    assert ev["observed"] > ev["expected"]
+    assert 0.0 < ev["p_value"] < 1e-4
+    assert ev["negative_share"] > ev["negative_share_usual"] + 0.15
+    assert ev["distinct_authors"] >= 4 and ev["new_authors"] >= 1
+    assert ev["reach"] > 0 and ev["topics"] == ("hygiene",)
+    assert ev["top_posts"] and ev["top_posts"][0]["url"].startswith("https://")
+    assert ev["gates"]["negative_share"] and ev["gates"]["authors"]
+    # levels only go up within one alert, then it resolves exactly once
+    kinds = [x.kind for x in trs if x.alert_id == t.alert_id]
+    assert kinds[0] == "raised" and kinds[-1] == "resolved" and kinds.count("resolved") == 1
+    levels = [LEVEL[x.level] for x in trs if x.kind == "escalated"]
+    assert levels == sorted(levels)
+
+
+def test_evidence_is_json_and_matches_event_schema() -> None:
+    from stormwatch_shared.events import Evidence
+
+    trs = run(background(3, 7) + burst("firestorm", EPISODE_AT, 2.0, 60.0))
+    for t in trs:
+        Evidence.model_validate(t.evidence)
+        json.dumps(t.evidence)
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.55, 0.62, 0.9])
+def test_snapshot_restore_continues_identically(cut: float) -> None:
+    obs = sorted(background(4, 7) + burst("firestorm", EPISODE_AT, 2.0, 60.0), key=lambda o: o.at)
+    whole = run(obs)
+    k = int(len(obs) * cut)
+    first = Detector()
+    out: list[Transition] = []
+    for o in obs[:k]:
+        out.extend(first.observe(o))
+    state = json.loads(json.dumps(first.snapshot("hospital")))  # through JSON, as stored
+    second = Detector()
+    second.restore("hospital", state)
+    for o in obs[k:]:
+        out.extend(second.observe(o))
+    out.extend(second.advance_all(obs[-1].at + DAY))
+    assert out == whole
+
+
+def test_targets_are_independent() -> None:
+    a = background(5, 7, target="hospital") + burst("firestorm", EPISODE_AT, 2.0, 60.0)
+    b = background(6, 7, target="paula", per_hour=1.0)
+    alone = [t for t in run(a)]
+    mixed = [t for t in run(a + b) if t.target_id == "hospital"]
+    assert alone == mixed
+
+
+def test_advance_closes_buckets_without_mentions() -> None:
+    obs = background(8, 4.5 + 0.75 / 24) + burst("firestorm", EPISODE_AT, 0.75, 80.0)
+    det = Detector()
+    trs: list[Transition] = []
+    for o in sorted(obs, key=lambda o: o.at):
+        trs.extend(det.observe(o))
+    assert [t.kind for t in trs] == ["raised", "escalated"]  # nothing closes it without time
+    later = det.advance("hospital", EPISODE_AT + 8 * HOUR)
+    assert [t.kind for t in later] == ["resolved"]
+    assert det.advance("hospital", EPISODE_AT + 8 * HOUR) == []  # idempotent
+
+
+def test_small_disorder_within_grace_changes_nothing() -> None:
+    obs = sorted(background(9, 6) + burst("firestorm", EPISODE_AT, 2.0, 60.0), key=lambda o: o.at)
+    swapped = list(obs)
+    for i in range(0, len(swapped) - 1, 7):  # neighbours a few seconds apart swap places
+        if swapped[i + 1].at - swapped[i].at < 30:
+            swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+    det = Detector()
+    out: list[Transition] = []
+    for o in swapped:
+        out.extend(det.observe(o))
+    out.extend(det.advance_all(obs[-1].at + DAY))
+    assert out == run(obs)
+
+
+@pytest.mark.parametrize("name", ["calm", "normal", "eager"])
+def test_presets(name: str) -> None:
+    cfg = preset(name)
+    assert cfg.name == name
+    assert cfg.watch_score <= cfg.warning_score <= cfg.critical_score
+
+
+def test_presets_order_lead_time() -> None:
+    obs = background(10, 7) + burst("firestorm", EPISODE_AT, 2.0, 30.0)
+    first = {
+        name: min(t.at for t in run(obs, preset(name)) if t.kind == "raised")
+        for name in ("eager", "normal", "calm")
+    }
+    assert first["eager"] <= first["normal"] <= first["calm"]
+
+
+def test_unknown_preset_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown sensitivity"):
+        preset("paranoid")
+
+
+def test_warmup_blocks_alerts_on_a_new_target() -> None:
+    obs = background(11, 2) + burst("firestorm", T0 + 12 * HOUR, 2.0, 60.0)
+    assert run(obs) == []
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+def _constant(per_bucket: int, days: float, label: str) -> list[Observation]:
+    out = []
+    step = 300.0 / per_bucket
+    for i in range(int(days * DAY / step)):
+        out.append(Observation("t", T0 + i * step, f"m{i}", f"a{i % 50}", 100, 0.9, label))
+    return out
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    per_bucket=st.integers(min_value=1, max_value=6),
+    label=st.sampled_from(["negative", "neutral", "positive"]),
+)
+def test_constant_input_never_alerts(per_bucket: int, label: str) -> None:
+    assert run(_constant(per_bucket, 3, label)) == []
+
+
+def _score_after(obs: list[Observation], at: float) -> float:
+    det = Detector(replace(DetectorConfig(), warmup_s=0.0))
+    for o in sorted(obs, key=lambda o: o.at):
+        if o.at < at - 300:  # everything up to the end of the judged bucket, nothing later
+            det.observe(o)
+    det.advance("hospital", at)
+    return float(det.status("hospital")["score"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=10_000),
+    extra=st.integers(min_value=1, max_value=12),
+    hour=st.floats(min_value=30.0, max_value=60.0),
+)
+def test_more_negative_mentions_never_lower_the_score(seed: int, extra: int, hour: float) -> None:
+    """Judged when the bucket holding the extra mentions closes; afterwards the baseline may
+    (by design, winsorized) learn from them."""
+    base = background(seed, 3)
+    at = (T0 + hour * HOUR) // 300 * 300 + 10
+    more = base + [
+        Observation("hospital", at + i, f"x{i}", f"neg{i}", 10, 0.95, "negative")
+        for i in range(extra)
+    ]
+    check = at - 10 + 300 + 60  # that bucket's end plus the grace period
+    assert _score_after(more, check) >= _score_after(base, check)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000))
+def test_renaming_authors_changes_nothing(seed: int) -> None:
+    obs = (
+        background(12, 6)
+        + burst("firestorm", EPISODE_AT, 1.5, 50.0)
+        + burst("spam", T0 + 3 * DAY, 1.0, 30.0)
+    )
+    names = sorted({o.author_id for o in obs})
+    shuffled = list(names)
+    random.Random(seed).shuffle(shuffled)
+    rename = dict(zip(names, (f"x{n}" for n in shuffled), strict=True))
+    renamed = [replace(o, author_id=rename[o.author_id]) for o in obs]
+    assert run(renamed) == run(obs)

@@ -1,0 +1,114 @@
+"""Volume-only mode: the NB tail itself, the streaming detector and the CSV tool."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+
+import pytest
+from stormwatch_alerting.domain.nbstats import nb_llr, nb_log_sf
+from stormwatch_alerting.domain.series import SeriesDetector
+from stormwatch_alerting.series_cli import detect_series
+
+
+def nb_sf_by_summation(x: int, m: float, r: float) -> float:
+    """Reference: 1 - sum of the NB pmf below x, straight from its definition."""
+    p = r / (r + m)
+    below = sum(
+        math.exp(
+            math.lgamma(k + r)
+            - math.lgamma(r)
+            - math.lgamma(k + 1)
+            + r * math.log(p)
+            + k * math.log1p(-p)
+        )
+        for k in range(x)
+    )
+    return 1.0 - below
+
+
+@pytest.mark.parametrize(
+    ("x", "m", "r"),
+    [
+        (1, 0.5, 2.0),
+        (5, 0.3, 2.0),
+        (3, 1.0, 10.0),
+        (100, 50.0, 20.0),
+        (40, 10.0, 1.0),
+        (2, 5.0, 3.0),
+    ],
+)
+def test_nb_tail_matches_its_definition(x: int, m: float, r: float) -> None:
+    assert math.exp(nb_log_sf(x, m, r)) == pytest.approx(nb_sf_by_summation(x, m, r), rel=1e-9)
+
+
+def test_nb_tail_is_finite_far_below_float_range() -> None:
+    lp = nb_log_sf(5000, 50.0, 20.0)
+    assert math.isfinite(lp) and lp < -745  # p itself would underflow
+
+
+def test_llr_sign() -> None:
+    assert nb_llr(0, 2.0, 4.0, 5.0) < 0 < nb_llr(10, 2.0, 4.0, 5.0)
+
+
+T0 = 1_425_000_000.0
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    if lam > 50:  # exp(-lam) underflows; the normal approximation is exact enough here
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    k, p, limit = 0, 1.0, math.exp(-lam)
+    while True:
+        p *= rng.random()
+        if p < limit:
+            return k
+        k += 1
+
+
+@pytest.mark.parametrize("level", [3.0, 40.0, 400.0])
+def test_ordinary_series_raises_nothing_and_a_spike_raises_once(level: float) -> None:
+    rng = random.Random(1)
+    det = SeriesDetector(bucket_s=300)
+    alerts = []
+    for i in range(12 * 24 * 10):
+        hour = (i // 12) % 24
+        lam = level * (0.5 + (hour >= 8) * 0.8)
+        spike = 2000 <= i < 2012
+        value = poisson(rng, lam * (12 if spike else 1))
+        p = det.update(T0 + i * 300, value)
+        assert 0.0 <= p.anomaly_score < 1.0
+        if p.alert:
+            alerts.append(i)
+    assert len(alerts) == 1 and 2000 <= alerts[0] < 2012
+
+
+def test_detect_series_keeps_rows_and_order(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    rows = [
+        (f"2015-03-0{1 + i // 288} {(i % 288) // 12:02d}:{(i % 12) * 5:02d}:00", 10 + i % 7)
+        for i in range(1500)
+    ]
+    with src.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", "value"])
+        w.writerows(rows)
+    out = tmp_path / "out.csv"
+    detect_series(src, out)
+    with out.open(newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert list(got[0]) == ["timestamp", "value", "anomaly_score", "alert"]
+    assert [(r["timestamp"], int(r["value"])) for r in got] == rows
+    assert {r["alert"] for r in got} <= {"0", "1"}
+
+
+def test_cli_registration() -> None:
+    import argparse
+
+    from stormwatch_alerting.series_cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="cmd"))
+    args = parser.parse_args(["detect-series", "a.csv", "b.csv"])
+    assert args.input == Path("a.csv") and callable(args.func)
