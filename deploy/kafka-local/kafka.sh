@@ -43,7 +43,7 @@ start() {
              -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$cp")
   if [ ! -f "$dir/logs/meta.properties" ]; then
     "${jvm[@]}" kafka.tools.StorageTool format --standalone \
-      -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+      --cluster-id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
       -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
       || { echo "kafka.sh: formatting storage failed, see $dir/format.log" >&2; cat "$dir/format.log" >&2; exit 1; }
   fi
