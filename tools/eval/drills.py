@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,9 @@ def score_scenario(
                 min_level=c["min_level"],
                 detected=first_ok is not None and first_ok[0] <= peak,
                 level=best,
-                raised_at=datetime.fromtimestamp(first_ok[0]).isoformat() if first_ok else None,
+                raised_at=datetime.fromtimestamp(first_ok[0], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if first_ok
+                else None,
                 lead_min=(peak - first_ok[0]) / 60.0 if first_ok else None,
                 first_alert_min=(peak - first_any) / 60.0 if first_any is not None else None,
             )
