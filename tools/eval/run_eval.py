@@ -79,7 +79,8 @@ def detector_section() -> str:
     n = nab["normalized"]
     lines += [
         "",
-        "### NAB realTweets (5 files, `stormwatch detect-series`, scorer `tools/eval/nab_score.py`)",
+        "### NAB realTweets (5 files, `stormwatch detect-series`, "
+        "scorer `tools/eval/nab_score.py`)",
         "",
         "The scorer is checked against NAB's published figures in `tests/unit/test_nab_score.py`",
         "(window/probation bookkeeping for every published row, the null detector's exact scores,",
