@@ -81,7 +81,7 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int:
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         end = consumer.end_offsets(parts)
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets(group).get(group, {})
         lag = 0
         for tp in parts:
             meta = committed.get(tp)

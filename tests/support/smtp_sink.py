@@ -26,6 +26,12 @@ class SmtpSink:
     def __init__(self, port: int = 0) -> None:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
+        if port == 0:
+            # aiosmtpd's start-up self-check connects to the configured port, so it cannot
+            # be 0 (pick-any); choose a free one up front.
+            from tests.support.kafka_local import free_port
+
+            port = free_port()
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
 
     def start(self) -> SmtpSink:
