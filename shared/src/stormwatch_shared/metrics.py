@@ -305,6 +305,7 @@ def record_notifications(outcomes: Any) -> None:
         return  # a result shape this version does not know: never fail the delivery for it
     for channel, outcome in outcomes.items():
         ok = str(outcome).startswith("sent")
+        prepare("alerting", channels=[channel])  # both outcomes exist from the first one on
         NOTIFICATIONS.labels(channel=channel, outcome="sent" if ok else "failed").inc()
 
 

@@ -1,0 +1,147 @@
+"""Per-target gauges on event time and the small recording helpers, with explicit times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import REGISTRY
+from stormwatch_shared import metrics
+from stormwatch_shared.events import CrisisAlertEscalated, CrisisAlertRaised
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+# (observations as (target, minute, author, negative), expected observed mentions, authors,
+#  negative share) after the last observation; buckets are 5 minutes.
+CASES = [
+    pytest.param(
+        [("fig-a", 0, "u1", False), ("fig-a", 1, "u2", True), ("fig-a", 6, "u1", False)],
+        2.0,
+        2.0,
+        0.5,
+        id="closing a bucket publishes its counts",
+    ),
+    pytest.param(
+        [("fig-b", 0, "u1", True), ("fig-b", 2, "u1", True), ("fig-b", 5, "u2", False)],
+        2.0,
+        1.0,
+        1.0,
+        id="one author posting twice is one author",
+    ),
+    pytest.param(
+        [("fig-c", 0, "u1", True), ("fig-c", 1, "u2", False), ("fig-c", 40, "u3", False)],
+        0.0,
+        0.0,
+        0.5,
+        id="a gap means the last closed bucket was empty",
+    ),
+    pytest.param(
+        [("fig-d", 0, "u1", True), ("fig-d", 75, "u2", False)],
+        0.0,
+        0.0,
+        0.0,
+        id="the negative share forgets after an hour",
+    ),
+    pytest.param(
+        [("fig-e", 10, "u1", False), ("fig-e", 3, "u2", True), ("fig-e", 16, "u3", False)],
+        2.0,
+        2.0,
+        0.5,
+        id="a late mention counts in the open bucket",
+    ),
+]
+
+
+@pytest.mark.parametrize(("obs", "mentions", "authors", "share"), CASES)
+def test_target_figures(
+    obs: list[tuple[str, int, str, bool]], mentions: float, authors: float, share: float
+) -> None:
+    figures = metrics.TargetFigures(bucket_s=300)
+    t0 = 1_773_000_000 - 1_773_000_000 % 300
+    for target, minute, author, negative in obs:
+        figures.observe(target, t0 + minute * 60, author, negative)
+    target = obs[0][0]
+    assert sample("stormwatch_target_observed_mentions", target=target) == mentions
+    assert sample("stormwatch_target_observed_authors", target=target) == authors
+    assert sample("stormwatch_target_negative_ratio", target=target) == share
+    assert figures.newest == t0 + max(m for _, m, _, _ in obs) * 60
+    # A new target starts with zero alert counters, so its first alert shows in increase().
+    assert sample(
+        "stormwatch_alerts_total", target=target, level="watch", event="raised", drill="false"
+    ) == (0.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "score", "level", "expected"),
+    [
+        ({"score": 7.5, "level": "warning", "expected_per_bucket": 1.25}, 7.5, 2.0, 1.25),
+        ({"score": 0.0, "level": None, "expected_per_bucket": 0.5}, 0.0, 0.0, 0.5),
+        ({"score": 13.0, "level": "critical"}, 13.0, 3.0, None),
+    ],
+)
+def test_detector_status_becomes_gauges(
+    status: dict[str, object], score: float, level: float, expected: float | None
+) -> None:
+    target = f"status-{level}-{expected}"
+    metrics.TargetFigures().publish_status(target, status)
+    assert sample("stormwatch_target_crisis_score", target=target) == score
+    assert sample("stormwatch_target_crisis_level", target=target) == level
+    assert sample("stormwatch_target_expected_authors", target=target) == expected
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "sent", "failed"),
+    [
+        ({"chan-a": "sent: <id@x>"}, 1.0, 0.0),
+        ({"chan-b": "failed: SMTP unreachable"}, 0.0, 1.0),
+        ({"chan-c": "dropped: rate limit"}, 0.0, 1.0),
+        ("not a mapping", None, None),
+    ],
+)
+def test_notification_outcomes(outcomes: object, sent: float | None, failed: float | None) -> None:
+    before = total_notifications()
+    metrics.record_notifications(outcomes)
+    if isinstance(outcomes, dict):
+        channel = next(iter(outcomes))
+        assert sample("stormwatch_notifications_total", channel=channel, outcome="sent") == sent
+        assert sample("stormwatch_notifications_total", channel=channel, outcome="failed") == failed
+        assert total_notifications() == before + 1
+    else:
+        assert total_notifications() == before
+
+
+def total_notifications() -> float:
+    return sum(
+        s.value
+        for family in REGISTRY.collect()
+        if family.name == "stormwatch_notifications"
+        for s in family.samples
+        if s.name.endswith("_total")
+    )
+
+
+def test_alert_events_are_counted_by_kind_level_and_drill() -> None:
+    at = datetime(2026, 3, 11, 16, 5, tzinfo=UTC)
+    common = {"occurred_at": at, "alert_id": "count-t:1", "target_id": "count-t"}
+    metrics.record_alert(CrisisAlertRaised(**common, level="watch", drill=True))
+    metrics.record_alert(
+        CrisisAlertEscalated(**common, level="critical", previous_level="watch", drill=True)
+    )
+    metrics.record_alert(CrisisAlertRaised(**common, level="watch"), event="acknowledged")
+    labels = {"target": "count-t"}
+    assert sample("stormwatch_alerts_total", **labels, level="watch", event="raised", drill="true")
+    assert sample(
+        "stormwatch_alerts_total", **labels, level="critical", event="escalated", drill="true"
+    )
+    assert sample(
+        "stormwatch_alerts_total", **labels, level="watch", event="acknowledged", drill="false"
+    )
+
+
+def test_event_lag_is_processing_minus_event_time() -> None:
+    metrics.record_event_time("unit-svc", datetime(2026, 1, 1, tzinfo=UTC), now=1767225660.0)
+    assert sample("stormwatch_event_lag_seconds", service="unit-svc") == 60.0
+    assert sample("stormwatch_event_time_seconds", service="unit-svc") == 1767225600.0
