@@ -18,7 +18,7 @@ from stormwatch_shared.topics import MENTIONS_RAW
 
 from stormwatch_listener.domain.matching import received_events
 from stormwatch_listener.settings import ListenerSettings
-from stormwatch_listener.sources.base import MentionSource
+from stormwatch_listener.sources.base import CheckpointedSource, MentionSource
 from stormwatch_listener.sources.replay import ReplaySource
 
 log = logging.getLogger("stormwatch.listener")
@@ -35,10 +35,16 @@ async def publish_source(
     *,
     drill: bool = False,
 ) -> dict[str, int]:
-    """Publish every matching mention keyed by target; returns counts for the summary."""
+    """Publish every matching mention keyed by target; returns counts for the summary.
+
+    A replay is written with many writes in flight (fast). A live source (one with
+    ``checkpoint``) waits for Kafka's acknowledgement of each mention and then tells the
+    source, which only then moves its resume cursor: a crash can repeat, never lose.
+    """
     pending: list[Any] = []
     counts = {"mentions": 0, "published": 0, "unmatched": 0}
     started = time.monotonic()
+    checkpoint = source.checkpoint if isinstance(source, CheckpointedSource) else None
     async for mention in source.mentions():
         counts["mentions"] += 1
         events = received_events(mention, matcher, drill=drill)
@@ -54,7 +60,11 @@ async def publish_source(
             )
             pending.append(fut)
             counts["published"] += 1
-        if len(pending) >= IN_FLIGHT:
+        if checkpoint is not None:
+            await asyncio.gather(*pending)
+            pending.clear()
+            await checkpoint()
+        elif len(pending) >= IN_FLIGHT:
             await asyncio.gather(*pending)
             pending.clear()
         if counts["mentions"] % 5000 == 0:

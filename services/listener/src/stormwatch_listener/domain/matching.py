@@ -6,14 +6,65 @@ target's detector must see every mention that concerns it on its own partition.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from stormwatch_shared.events import Mention, MentionReceived
-from stormwatch_shared.targets import TargetMatcher
+from stormwatch_shared.targets import Target, TargetMatcher
+
+from stormwatch_listener.domain.normalize import at_uri_author
+from stormwatch_listener.domain.watchlist import account_key
+
+
+class WatchMatcher(TargetMatcher):
+    """Text matching plus followed accounts: a target's own posts and the replies to them.
+
+    Texts alone miss a pile-on: on Bluesky a reply need not name the person it answers, and
+    an ambassador's own post rarely names herself. So a mention also concerns a target when
+    its author is one of the target's followed accounts, or when it replies to a post by one
+    (the parent's author is read from the ``at://`` URI where the network puts it there).
+    """
+
+    def __init__(
+        self, targets: Sequence[Target], accounts: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        super().__init__(targets)
+        self.accounts: dict[str, list[str]] = {}
+        for key, ids in (accounts or {}).items():
+            self.add_account(key, ids)
+
+    def add_account(self, key: str, target_ids: Sequence[str]) -> None:
+        bucket = self.accounts.setdefault(account_key(key), [])
+        for tid in target_ids:
+            if tid in self.targets and tid not in bucket:
+                bucket.append(tid)
+
+    def match_mention(self, mention: Mention) -> list[str]:
+        found = self.match(mention.text)
+        if not self.accounts:
+            return found
+        src = mention.source
+        keys = [f"{src}:{mention.author.id}", f"{src}:{mention.author.handle}"]
+        if mention.in_reply_to and mention.in_reply_to.startswith("bsky:"):
+            parent_did = at_uri_author(mention.in_reply_to[5:])
+            if parent_did:
+                keys.append(f"bluesky:{parent_did}")
+        extra = [tid for k in keys for tid in self.accounts.get(account_key(k), ())]
+        if not extra:
+            return found
+        order = list(self.targets)
+        return sorted(set(found) | set(extra), key=order.index)
+
+
+def match_ids(mention: Mention, matcher: TargetMatcher) -> list[str]:
+    if isinstance(matcher, WatchMatcher):
+        return matcher.match_mention(mention)
+    return matcher.match(mention.text)
 
 
 def received_events(
     mention: Mention, matcher: TargetMatcher, *, drill: bool = False
 ) -> list[MentionReceived]:
-    ids = matcher.match(mention.text)
+    ids = match_ids(mention, matcher)
     if not ids:
         return []
     targets = tuple(ids)
