@@ -8,7 +8,6 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from stormwatch_alerting.domain.ack import (
     AckTokenError,
     parse_reply,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from stormwatch_alerting.domain import escalation as esc
 from stormwatch_alerting.domain.routing import parse_routing
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from stormwatch_alerting.domain import notify
 from stormwatch_alerting.domain.notify import Intent, RetryPolicy, Silence
 from stormwatch_alerting.domain.routing import MaintenanceWindow, parse_routing

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from stormwatch_alerting.domain.routing import RoutingError, parse_routing
 
 pytestmark = pytest.mark.delivery

@@ -67,7 +67,8 @@ def event_from_payload(payload: dict[str, Any]) -> AlertEvent:
         "CrisisAlertEscalated": CrisisAlertEscalated,
         "CrisisAlertResolved": CrisisAlertResolved,
     }
-    event: AlertEvent = models[payload["type"]].model_validate(payload)
+    data = {k: v for k, v in payload.items() if k != "resolved_at"}  # our own bookkeeping
+    event: AlertEvent = models[payload["type"]].model_validate(data)
     return event
 
 
@@ -218,9 +219,10 @@ def chat(group: AlertGroup, event: AlertEvent, *, kind: str, room_url: str) -> s
         return f"{drill}:white_check_mark: Entwarnung / resolved: {_who(group)}"
     ev = event.evidence
     topics = f" Themen: {', '.join(ev.topics)}." if ev.topics else ""
+    reach = f"{ev.reach:,}".replace(",", ".")
     return (
         f"{drill}:rotating_light: {short_line(group, event)}; "
-        f"{ev.distinct_authors} Autor:innen, Reichweite {ev.reach:,}.".replace(",", ".")
+        f"{ev.distinct_authors} Autor:innen, Reichweite {reach}."
         + topics
         + f" Krisenraum / crisis room: {room_url}"
     )

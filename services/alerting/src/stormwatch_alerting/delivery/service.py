@@ -388,16 +388,22 @@ class Delivery:
                     continue
             ready.append((store.enqueue(intent, "pending", now), intent))
             out[intent.key] = "queued"
-        # An SMS batch for one person: first goes now, the rest joins the next bundle.
+        # An SMS batch for one person: first goes now, the rest joins the next bundle. The
+        # SMS is counted when queued, not when sent, so a burst sees its own earlier texts.
         first_sms: set[str] = set()
         kept: list[tuple[int, Intent]] = []
         for oid, intent in ready:
-            if intent.channel == "sms" and intent.kind != "heads_up":
-                if intent.recipient in first_sms:
+            if intent.channel == "sms":
+                if intent.kind != "heads_up" and intent.recipient in first_sms:
                     store.set_state([oid], "held")
                     out[intent.key] = "held"
                     continue
+                if not self._sms_budget(now, intent):
+                    store.set_state([oid], "rate_limited")
+                    out[intent.key] = "rate_limited"
+                    continue
                 first_sms.add(intent.recipient)
+                store.log_sms(intent.recipient, now)
             kept.append((oid, intent))
         if kept:
             self._spawn(self._dispatch(kept))
@@ -455,13 +461,8 @@ class Delivery:
             ).inc()
             return False
         msg, senders = composed
-        if intent.channel == "sms" and not self._sms_budget(now, intent):
-            store.set_state([oid], "rate_limited")
-            return False
         ok = await self._send(intent, msg, senders)
         store.set_state([oid], "done" if ok else "failed")
-        if ok and intent.channel == "sms":
-            store.log_sms(intent.recipient, self.clock())
         return ok
 
     def _sms_budget(self, now: datetime, intent: Intent) -> bool:
@@ -813,9 +814,10 @@ class Delivery:
             )
             if not self._sms_budget(now, bundle):
                 continue
-            msg = Outbound("sms", person.phone, "", text, drill=first.drill)
-            if await self._send(bundle, msg, self.sms):
-                store.log_sms(person_id, self.clock())
+            store.log_sms(person_id, now)
+            await self._send(
+                bundle, Outbound("sms", person.phone, "", text, drill=first.drill), self.sms
+            )
 
     async def _flush_digest(self, now: datetime) -> None:
         store, cfg = self.store, self.routing
