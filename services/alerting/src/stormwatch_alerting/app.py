@@ -22,7 +22,7 @@ from stormwatch_shared.kafka import dead_letter
 from stormwatch_shared.observability import instrument
 from stormwatch_shared.service import make_broker, raw_body
 from stormwatch_shared.settings import KafkaSettings
-from stormwatch_shared.topics import ALERTS, MENTIONS_SCORED, dlq
+from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED, dlq
 
 from stormwatch_alerting.adapters import alert_event, observation
 from stormwatch_alerting.delivery.notifiers import Notifier
@@ -30,6 +30,7 @@ from stormwatch_alerting.delivery.service import Delivery
 from stormwatch_alerting.domain.dedup import SeenIds
 from stormwatch_alerting.domain.detector import Detector, preset
 from stormwatch_alerting.settings import AlertingSettings
+from stormwatch_alerting.state import DetectorStateStore, RestoreOnAssign
 
 log = logging.getLogger("stormwatch.alerting")
 
@@ -80,6 +81,8 @@ def build_app(
     scored_topic, alerts_topic = kafka.topic(MENTIONS_SCORED), kafka.topic(ALERTS)
     detector = Detector(preset(settings.sensitivity))
     seen_mentions = SeenIds()
+    changelog_topic = kafka.topic(DETECTOR_CHANGELOG)
+    store = DetectorStateStore(detector, kafka.bootstrap_servers, changelog_topic)
     seen_alerts = SeenIds(20_000)
     delivery = Delivery(settings, notifiers)
     instrument(
@@ -113,6 +116,7 @@ def build_app(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=raw_body,
+        listener=RestoreOnAssign(store, scored_topic),
     )
     async def detect(bodies: list[bytes], message: KafkaMessage) -> None:
         pending = []
@@ -124,12 +128,16 @@ def build_app(
             except DecodeError as exc:
                 pending.append(await _dead_letter(broker, scored_topic, body, record, str(exc)))
                 continue
-            if not seen_mentions.first_time(event.event_id):
+            if not seen_mentions.first_time(event.event_id) or store.already_applied(
+                event.target_id, record.partition, record.offset
+            ):
                 continue
             obs = observation(event)
             figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
             touched.add(obs.target_id)
-            for transition in detector.observe(obs):
+            transitions = detector.observe(obs)
+            store.mark(obs.target_id, record.partition, record.offset)
+            for transition in transitions:
                 alert = alert_event(
                     transition,
                     target_name=event.target_name,
@@ -146,6 +154,13 @@ def build_app(
                         no_confirm=True,
                     )
                 )
+        for tid in touched:
+            pending.append(
+                await broker.publish(
+                    store.encode(tid), changelog_topic, key=tid.encode(), no_confirm=True
+                )
+            )
+        # The consumer offset is committed only after alerts and states are durable.
         await asyncio.gather(*pending)
         for tid in touched:
             figures.publish_status(tid, detector.status(tid))
