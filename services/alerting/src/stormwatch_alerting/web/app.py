@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
 
 from stormwatch_alerting.delivery.render import LEVEL_DE
 from stormwatch_alerting.domain.ack import AckTokenError, twilio_valid
@@ -58,6 +59,8 @@ _BASE = """<!doctype html><html lang="de"><head><meta charset="utf-8">
 {% if user %} · {{ user }} <form class="inline" method="post" action="/logout">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button>Abmelden / log out</button></form>
 {% endif %}</header><main>{{ body }}</main></body></html>"""
+
+_BASE_T = _env.from_string(_BASE)
 
 _LOGIN = _env.from_string(
     """<h1>Anmelden / log in</h1>{% if error %}<p class="err">{{ error }}</p>{% endif %}
@@ -126,7 +129,8 @@ class WebHandle:
 
 
 def _page(title: str, body: str, user: str | None = None, csrf: str = "") -> web.Response:
-    html = _env.from_string(_BASE).render(title=title, body=body, user=user, csrf=csrf)
+    # ``body`` comes from an autoescaping template already; escaping it again would show tags.
+    html = _BASE_T.render(title=title, body=Markup(body), user=user, csrf=csrf)  # noqa: S704
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
