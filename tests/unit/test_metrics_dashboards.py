@@ -141,3 +141,24 @@ def test_provisioned_datasource_matches_the_dashboards() -> None:
         (REPO / "deploy/grafana/provisioning/dashboards/stormwatch.yml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def github_anchor(heading: str) -> str:
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_rule_runbooks_point_at_existing_sections() -> None:
+    doc = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    anchors = {github_anchor(line.lstrip("#")) for line in doc.splitlines() if line.startswith("#")}
+    runbooks = [
+        rule["annotations"]["runbook"]
+        for path in RULES
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "runbook" in rule.get("annotations", {})
+    ]
+    assert len(runbooks) >= 4
+    for runbook in runbooks:
+        page, _, anchor = runbook.partition("#")
+        assert page == "docs/operations.md" and anchor in anchors, runbook
