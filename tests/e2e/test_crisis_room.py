@@ -63,8 +63,8 @@ class Cdp:
         result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result["result"].get("value")
 
-    async def until(self, expression: str, timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
+    async def until(self, expression: str, limit_s: float = 15.0) -> Any:
+        deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             value = await self.js(expression)
             if value:

@@ -396,7 +396,7 @@ def test_warning_pages_on_call_by_email_push_sms_and_chat(
         [push] = rig.fakes.of("/ntfy")
         assert push["topic"] == "sw-anna" and push["priority"] == 4
         assert "Notaufnahme" not in push["message"]
-        ack = [a for a in push["actions"] if a["action"] == "http"][0]
+        ack = next(a for a in push["actions"] if a["action"] == "http")
         assert ack["method"] == "POST" and "/ack/" in ack["url"]
         [chat] = rig.fakes.of("/hooks/mm")
         assert "Klinikum Nordstadt" in chat["text"] and "Notaufnahme" not in chat["text"]
@@ -411,7 +411,7 @@ def test_warning_pages_on_call_by_email_push_sms_and_chat(
             ("push", "anna"),
             ("chat", "mm"),
         }
-        sms_row = [r for r in sent if r["channel"] == "sms"][0]
+        sms_row = next(r for r in sent if r["channel"] == "sms")
         assert sms_row["provider"] == "twilio" and sms_row["provider_id"].startswith("SM")
 
     run(check, smtp_sink, tmp_path)
@@ -568,7 +568,7 @@ def test_slow_smtp_does_not_stall_and_the_alert_escalates_by_sms(
     doc["routes"][1]["ack_timeout_minutes"] = 10
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(30)  # accepts, never greets: a hung mail server
+        await reader.read()  # accepts, never greets (a hung mail server) until the client quits
         writer.close()
 
     async def check(rig: Rig) -> None:
@@ -706,7 +706,7 @@ def test_twilio_reply_and_status_webhooks_verify_the_signature(
                 "MessageStatus": "undelivered",
                 "ErrorCode": "30003",
             }
-            sid = [r for r in rig.audit(channel="sms", outcome="sent")][0]["provider_id"]
+            sid = next(iter(rig.audit(channel="sms", outcome="sent")))["provider_id"]
             status_form["MessageSid"] = sid
             url = "https://krisenraum.example/webhooks/twilio/status"
             resp = await client.post(
