@@ -49,7 +49,7 @@ class DeliverySettings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     web_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated 'name:HASH' (hash from `stormwatch alerting-passwd`).",
+        description="Comma-separated 'name:scrypt$...' (see docs/delivery.md for hashing).",
     )
     web_trusted_header: str | None = Field(
         default=None,
