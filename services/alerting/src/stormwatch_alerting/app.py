@@ -25,6 +25,7 @@ from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED, dlq
 
 from stormwatch_alerting.adapters import alert_event, observation
+from stormwatch_alerting.delivery import metrics as delivery_metrics
 from stormwatch_alerting.delivery.notifiers import Notifier
 from stormwatch_alerting.delivery.service import Delivery
 from stormwatch_alerting.domain.dedup import SeenIds
@@ -92,11 +93,10 @@ def build_app(
         kafka=kafka,
         lag=[(settings.group_id, MENTIONS_SCORED), (settings.delivery_group_id, ALERTS)],
     )
-    metrics.prepare(
-        "alerting",
-        topics=[MENTIONS_SCORED, ALERTS],
-        channels=[getattr(n, "channel", "other") for n in getattr(delivery, "notifiers", [])],
-    )
+    metrics.prepare("alerting", topics=[MENTIONS_SCORED, ALERTS])
+    if getattr(delivery, "legacy", False):
+        channels = [getattr(n, "channel", "other") for n in delivery.notifiers]
+        metrics.prepare_notifications(delivery_metrics.NOTIFICATIONS, channels)
     figures = metrics.TargetFigures(detector.config.bucket_s)
 
     @app.on_startup
@@ -181,7 +181,9 @@ def build_app(
             return
         if not seen_alerts.first_time(alert.event_id):
             return
-        metrics.record_notifications(await delivery.handle(alert) or {})
+        outcomes = await delivery.handle(alert)
+        if getattr(delivery, "legacy", False):  # the routed pipeline counts its own sends
+            metrics.record_notifications(outcomes, delivery_metrics.NOTIFICATIONS, alert.drill)
 
     return app
 
