@@ -384,11 +384,19 @@ def crisis_room() -> dict[str, Any]:
                     f'(increase(stormwatch_alerts_total{{{T}, drill="false"}}[$__range]))',
                     "{{event}}",
                     instant=True,
-                )
+                ),
+                target(
+                    "sum(increase(stormwatch_alerting_alerts_acknowledged_total"
+                    '{drill="false"}[$__range])) or vector(0)',
+                    "acknowledged",
+                    "B",
+                    instant=True,
+                ),
             ],
             w=8,
-            description="Ausgelöst, eskaliert, bestätigt, entwarnt (ohne Übungen). / Raised, "
-            "escalated, acknowledged, resolved (drills excluded).",
+            description="Ausgelöst, eskaliert, entwarnt je Ziel; bestätigt (alle Ziele, aus der "
+            "Zustellung); ohne Übungen. / Raised, escalated, resolved per target; acknowledged "
+            "(all targets, from delivery); drills excluded.",
             options={
                 "orientation": "horizontal",
                 "displayMode": "basic",
@@ -503,7 +511,7 @@ def pipeline_health() -> dict[str, Any]:
             "Fehlgeschlagene Benachrichtigungen (24 h) / Failed notifications",
             [
                 target(
-                    'sum(increase(stormwatch_notifications_total{outcome="failed"}[24h]))',
+                    'sum(increase(stormwatch_alerting_notifications_total{outcome="failed"}[24h]))',
                     "failed",
                 )
             ],
@@ -608,12 +616,13 @@ def pipeline_health() -> dict[str, Any]:
             [
                 target(
                     "sum by (channel, outcome) "
-                    "(increase(stormwatch_notifications_total[$__rate_interval]))",
+                    "(increase(stormwatch_alerting_notifications_total[$__rate_interval]))",
                     "{{channel}} {{outcome}}",
                 )
             ],
-            description="Endergebnis je Kanal nach allen Wiederholungen. / Final outcome per "
-            "channel after all retries.",
+            description="Ergebnisse je Kanal: gesendet, fehlgeschlagen (nach allen "
+            "Wiederholungen), unterdrückt, gebündelt, ... / Outcomes per channel: sent, failed "
+            "after all retries, suppressed, bundled, ...",
             custom=ts_custom(),
             options=ts_options(),
             overrides=[

@@ -220,7 +220,9 @@ def drill(kafka_bootstrap: str) -> Iterator[Drill]:
             scored = handle.query("sum(stormwatch_mentions_scored_total)")
             detected = handle.query('sum(stormwatch_batch_messages_sum{service="alerting"})')
             alerts = handle.query("sum(stormwatch_alerts_total)")
-            logged = handle.query('sum(stormwatch_notifications_total{channel="log"})')
+            logged = handle.query(
+                'sum(stormwatch_alerting_notifications_total{channel="log", outcome="sent"})'
+            )
             return (
                 bool(scored and detected and alerts and logged)
                 and float(scored[0]["value"][1]) == events
@@ -327,9 +329,11 @@ def test_figures_match_what_the_pipeline_did(drill: Drill) -> None:
     assert value('sum(stormwatch_alerts_total{event="raised"})') == raised
     assert value("sum(stormwatch_mentions_scored_total)") == expected["counts"]["events"]
     assert value("sum(stormwatch_dead_letters_total)") == 1
-    sent = value('sum(stormwatch_notifications_total{channel="log", outcome="sent"})')
-    failed = value('sum(stormwatch_notifications_total{channel="email", outcome="failed"})')
-    assert sent == failed > 0
+    sent = value('sum(stormwatch_alerting_notifications_total{channel="log", outcome="sent"})')
+    failed = value(
+        'sum(stormwatch_alerting_notifications_total{channel="email", outcome="failed"})'
+    )
+    assert sent == failed == value("sum(stormwatch_alerts_total)") > 0
     # Annotations in the crisis room: alert events over the drill's time range.
     board = json.loads((REPO / "deploy/grafana/dashboards/krisenraum.json").read_text())
     for annotation in board["annotations"]["list"]:

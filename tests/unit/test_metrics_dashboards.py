@@ -47,8 +47,12 @@ GEN = load_generator()
 
 
 def known_series() -> set[str]:
+    from stormwatch_alerting.delivery import metrics as delivery_metrics
+    from stormwatch_listener import metrics as listener_metrics
+
     names = {"up"}
-    for value in vars(metrics).values():
+    modules = (metrics, delivery_metrics, listener_metrics)
+    for value in (v for module in modules for v in vars(module).values()):
         if isinstance(value, MetricWrapperBase):
             for family in value.describe():
                 base = family.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Counter
 from stormwatch_shared import metrics
 from stormwatch_shared.events import CrisisAlertEscalated, CrisisAlertRaised
 
@@ -92,22 +92,29 @@ def test_detector_status_becomes_gauges(
     assert sample("stormwatch_target_expected_authors", target=target) == expected
 
 
+NOTIFY = Counter(
+    "unit_test_notifications", "delivery-stage shaped counter", ["channel", "outcome", "drill"]
+)
+
+
 @pytest.mark.parametrize(
-    ("outcomes", "sent", "failed"),
+    ("outcomes", "drill", "sent", "failed"),
     [
-        ({"chan-a": "sent: <id@x>"}, 1.0, 0.0),
-        ({"chan-b": "failed: SMTP unreachable"}, 0.0, 1.0),
-        ({"chan-c": "dropped: rate limit"}, 0.0, 1.0),
-        ("not a mapping", None, None),
+        ({"chan-a": "sent: <id@x>"}, False, 1.0, 0.0),
+        ({"chan-b": "failed: SMTP unreachable"}, False, 0.0, 1.0),
+        ({"chan-c": "dropped: rate limit"}, True, 0.0, 1.0),
+        ("not a mapping", False, None, None),
     ],
 )
-def test_notification_outcomes(outcomes: object, sent: float | None, failed: float | None) -> None:
+def test_notification_outcomes(
+    outcomes: object, drill: bool, sent: float | None, failed: float | None
+) -> None:
     before = total_notifications()
-    metrics.record_notifications(outcomes)
+    metrics.record_notifications(outcomes, NOTIFY, drill)
     if isinstance(outcomes, dict):
-        channel = next(iter(outcomes))
-        assert sample("stormwatch_notifications_total", channel=channel, outcome="sent") == sent
-        assert sample("stormwatch_notifications_total", channel=channel, outcome="failed") == failed
+        labels = {"channel": next(iter(outcomes)), "drill": str(drill).lower()}
+        assert sample("unit_test_notifications_total", **labels, outcome="sent") == sent
+        assert sample("unit_test_notifications_total", **labels, outcome="failed") == failed
         assert total_notifications() == before + 1
     else:
         assert total_notifications() == before
@@ -117,7 +124,7 @@ def total_notifications() -> float:
     return sum(
         s.value
         for family in REGISTRY.collect()
-        if family.name == "stormwatch_notifications"
+        if family.name == "unit_test_notifications"
         for s in family.samples
         if s.name.endswith("_total")
     )
@@ -130,14 +137,14 @@ def test_alert_events_are_counted_by_kind_level_and_drill() -> None:
     metrics.record_alert(
         CrisisAlertEscalated(**common, level="critical", previous_level="watch", drill=True)
     )
-    metrics.record_alert(CrisisAlertRaised(**common, level="watch"), event="acknowledged")
+    metrics.record_alert(CrisisAlertRaised(**common, level="watch"), event="raised-again")
     labels = {"target": "count-t"}
     assert sample("stormwatch_alerts_total", **labels, level="watch", event="raised", drill="true")
     assert sample(
         "stormwatch_alerts_total", **labels, level="critical", event="escalated", drill="true"
     )
     assert sample(
-        "stormwatch_alerts_total", **labels, level="watch", event="acknowledged", drill="false"
+        "stormwatch_alerts_total", **labels, level="watch", event="raised-again", drill="false"
     )
 
 

@@ -31,7 +31,6 @@ def test_there_is_a_metric_for_every_figure_the_issue_asks_for() -> None:
         "stormwatch_target_expected_authors",
         "stormwatch_target_observed_authors",
         "stormwatch_alerts",
-        "stormwatch_notifications",
         "stormwatch_event_lag_seconds",
         "stormwatch_consumer_lag_messages",
         "stormwatch_inference_duration_seconds",

@@ -122,7 +122,7 @@ SOURCE_LAST_SCORED = _metric(
 ALERTS = _metric(
     Counter,
     "stormwatch_alerts",
-    "Alert lifecycle events: raised, escalated, acknowledged, resolved.",
+    "Alert lifecycle events from the detector: raised, escalated, resolved.",
     ["target", "level", "event", "drill"],
 )
 TARGET_SCORE = _metric(
@@ -161,14 +161,9 @@ TARGET_OBSERVED_MENTIONS = _metric(
     "Mentions in the target's last closed event-time bucket.",
     ["target"],
 )
-NOTIFICATIONS = _metric(
-    Counter,
-    "stormwatch_notifications",
-    "Notification attempts' final outcome, by channel (sent or failed).",
-    ["channel", "outcome"],
-)
-
-ALERT_EVENT_NAMES = ("raised", "escalated", "acknowledged", "resolved")
+ALERT_EVENT_NAMES = ("raised", "escalated", "resolved")
+"""Acknowledgements are counted by the delivery stage
+(``stormwatch_alerting_alerts_acknowledged_total``)."""
 ALERT_EVENTS = {
     "CrisisAlertRaised": "raised",
     "CrisisAlertEscalated": "escalated",
@@ -215,14 +210,18 @@ def _epoch(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-def prepare(service: str, *, topics: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+def prepare(service: str, *, topics: Iterable[str] = ()) -> None:
     """Create the zero series a service can produce, so rules and panels see 0, not nothing."""
     for topic in topics:
         DEAD_LETTERS.labels(service=service, topic=topic_label(topic))
+    BATCH_MESSAGES.labels(service=service)
+
+
+def prepare_notifications(counter: Counter, channels: Iterable[str], drill: bool = False) -> None:
+    """Zero ``sent`` and ``failed`` series per channel of a (channel, outcome, drill) counter."""
     for channel in channels:
         for outcome in ("sent", "failed"):
-            NOTIFICATIONS.labels(channel=channel, outcome=outcome)
-    BATCH_MESSAGES.labels(service=service)
+            counter.labels(channel, outcome, str(drill).lower())
 
 
 def prepare_target(target_id: str) -> None:
@@ -295,18 +294,20 @@ def record_alert(alert: Any, event: str | None = None) -> None:
     ).inc()
 
 
-def record_notifications(outcomes: Any) -> None:
-    """Count the final outcome per channel from the delivery stage's result.
+def record_notifications(outcomes: Any, counter: Counter, drill: bool = False) -> None:
+    """Count the final outcome per channel from the simple delivery path's result.
 
-    Outcomes are strings such as ``"sent: <id>"`` or ``"failed: <reason>"``; anything that
-    does not start with ``sent`` counts as failed, so a new failure wording is never lost.
+    ``counter`` is the delivery stage's (channel, outcome, drill) counter, so both delivery
+    paths report under one name. Outcomes are strings such as ``"sent: <id>"`` or
+    ``"failed: <reason>"``; anything not starting with ``sent`` counts as failed, so a new
+    failure wording is never lost.
     """
     if not isinstance(outcomes, Mapping):
         return  # a result shape this version does not know: never fail the delivery for it
     for channel, outcome in outcomes.items():
         ok = str(outcome).startswith("sent")
-        prepare("alerting", channels=[channel])  # both outcomes exist from the first one on
-        NOTIFICATIONS.labels(channel=channel, outcome="sent" if ok else "failed").inc()
+        prepare_notifications(counter, [channel], drill)
+        counter.labels(channel, "sent" if ok else "failed", str(drill).lower()).inc()
 
 
 @dataclass
