@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from stormwatch_alerting.domain.nbstats import nb_llr, nb_log_sf
-from stormwatch_alerting.domain.series import SeriesDetector
+from stormwatch_alerting.domain.series import SeriesConfig, SeriesDetector
 from stormwatch_alerting.series_cli import detect_series
 
 
@@ -112,3 +112,54 @@ def test_cli_registration() -> None:
     register(parser.add_subparsers(dest="cmd"))
     args = parser.parse_args(["detect-series", "a.csv", "b.csv"])
     assert args.input == Path("a.csv") and callable(args.func)
+
+
+def _daily_series(
+    rng: random.Random, level: float, days: int, boosts: dict[int, float]
+) -> list[int]:
+    """Poisson counts with a day/night cycle; ``boosts`` multiplies the rate at given records."""
+    out = []
+    for i in range(12 * 24 * days):
+        hour = (i // 12) % 24
+        lam = level * (0.5 + (hour >= 8) * 0.8) * boosts.get(i, 1.0)
+        out.append(poisson(rng, lam))
+    return out
+
+
+def _alerts(values: list[int], **cfg: float) -> list[int]:
+    det = SeriesDetector(SeriesConfig(**cfg), bucket_s=300)  # type: ignore[arg-type]
+    return [i for i, v in enumerate(values) if det.update(T0 + i * 300, v).alert]
+
+
+@pytest.mark.parametrize(
+    ("gap_records", "expected_alerts"),
+    [(72, 1), (12 * 30, 2)],  # 6 h apart: same episode; 30 h apart: two episodes
+)
+def test_refractory_period_turns_one_episode_into_one_alert(
+    gap_records: int, expected_alerts: int
+) -> None:
+    first = 2400
+    boosts = {i: 10.0 for i in range(first, first + 6)}
+    boosts |= {i: 10.0 for i in range(first + gap_records, first + gap_records + 6)}
+    alerts = _alerts(_daily_series(random.Random(3), 40.0, 12, boosts))
+    assert len(alerts) == expected_alerts
+    assert first <= alerts[0] < first + 6
+
+
+def test_sustained_rise_is_caught_by_the_hourly_scale() -> None:
+    # +30 % for three hours: no single record is extreme, the hourly mean is
+    boosts = {i: 1.3 for i in range(2400, 2436)}
+    values = _daily_series(random.Random(5), 200.0, 12, boosts)
+    assert [a for a in _alerts(values) if 2400 <= a < 2436]
+    assert not [a for a in _alerts(values, scales=(1,)) if 2400 <= a < 2436]
+
+
+def test_scores_do_not_depend_on_the_scale_of_the_counts() -> None:
+    values = _daily_series(random.Random(7), 300.0, 10, {2500: 8.0})
+    small = SeriesDetector(bucket_s=300)
+    large = SeriesDetector(bucket_s=300)
+    for i, v in enumerate(values):
+        a = small.update(T0 + i * 300, v)
+        b = large.update(T0 + i * 300, v * 100)
+        assert a.alert == b.alert
+        assert a.score == pytest.approx(b.score, abs=0.05)

@@ -1,47 +1,95 @@
 """Volume-only detection over a plain count series (``stormwatch detect-series``).
 
-Same statistics as the mention detector, without sentiment or authors: each record is one
-bucket; its expected value comes from the seasonal baseline, the evidence from NB window
-tails and the NB CUSUM. An alert is raised on the record where the evidence first crosses
-the threshold; it stays open (and the baseline frozen, at most ``freeze_max_s``) until the
-evidence has been near baseline for ``resolve_after_s``. Only the raising record is flagged,
-so one long anomaly is one alert.
+Mention volume of a brand is heavy-tailed and strongly daily: a 5-minute count can triple
+on an ordinary evening, and one retweet cascade makes a mean/variance model (even a
+negative-binomial one) either blind or noisy depending on how the dispersion was estimated.
+So the volume mode judges every record against its own history with order statistics on a
+log scale, which need no distributional assumption and no scale-dependent constant:
+
+1. ``v = log(1 + count)``: multiplicative bursts become additive, a brand with 3 and one
+   with 3,000 mentions per bucket look alike.
+2. Seasonal location: the median of ``v`` at the same time of day (within ``slot_s``
+   centred on the record) over the trailing ``history_days``. A median of ~35 values ignores
+   the one-off bursts in it; centring the slot keeps a steep morning ramp from looking like
+   a burst at a fixed slot boundary.
+3. Residual ``r = v - location``; the scale is the interquartile range of the residuals of
+   the same trailing horizon (/1.349, the normal-consistent IQR), which is as robust as the
+   MAD but updates incrementally. The same is done for the mean residual of the last
+   ``scales`` records, so a sustained rise (a level shift over an hour) is judged against how
+   much hourly means usually wander, not against single-record noise.
+4. Score = the largest robust z over the scales. Heavy tails are handled by the threshold
+   itself: robust z of 6 is far beyond what a normal tail would need, but ordinary bursts
+   of tweet volume reach 4-5.
+5. An alert is raised on the record whose score first crosses ``threshold``; afterwards a
+   refractory period (``refractory_s``) suppresses further alerts: one episode, one page.
+
+No history, no alert: the first ``warmup_s`` and until ``min_history`` residuals exist.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from bisect import bisect_left, insort
+from collections import deque
+from dataclasses import dataclass, replace
 
-from stormwatch_alerting.domain.baseline import (
-    BaselineParams,
-    EvidenceStream,
-    SeasonalBaseline,
-    WindowTest,
-)
+_DAY_S = 86400.0
+_IQR_TO_SD = 1.349
 
 
 @dataclass(frozen=True)
 class SeriesConfig:
-    threshold: float = 5.0
-    """Evidence (``-log10 p`` or CUSUM in log10 units) at which an alert is raised."""
-    resolve_score: float = 1.3
-    resolve_cusum: float = 2.5
-    """The CUSUM (log10 units) must also have drained: a level shift stays one alert."""
-    resolve_after_s: float = 2 * 3600.0
-    freeze_max_s: float = 12 * 3600.0
-    warmup_s: float = 24 * 3600.0
-    baseline: BaselineParams = field(default_factory=BaselineParams)
+    bucket_s: float = 300.0
+    threshold: float = 6.0
+    """Robust z (IQR-scaled, log scale) at which an alert is raised."""
+    scales: tuple[int, ...] = (1, 12)
+    """Record counts over which the mean residual is tested (5 min and 1 h by default)."""
+    history_days: float = 7.0
+    """Trailing horizon of the seasonal medians and of the residual scale."""
+    slot_s: float = 1500.0
+    """Width of the time-of-day neighbourhood (centred on the record) of the seasonal median."""
+    refractory_s: float = 24 * 3600.0
+    """After an alert no new one for this long: a storm is one page, not thirty."""
+    warmup_s: float = 2 * 24 * 3600.0
+    """One day of history gives one value per time of day: too few to trust a median."""
+    min_history: int = 50
+    """Residuals needed before a scale is trusted."""
 
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
     score: float
-    """Evidence in log10 units (0 = ordinary)."""
+    """Largest robust z over the tested scales (0 = ordinary or below)."""
     anomaly_score: float
-    """The evidence squashed to 0..1: 0.5 exactly at the alert threshold."""
+    """The score squashed to 0..1: 0.5 exactly at the alert threshold."""
     alert: bool
     expected: float
+    """The seasonal median count of this record's slot."""
+
+
+class _Rolling:
+    """A bounded window of floats kept sorted as well, for O(log n) quantiles."""
+
+    __slots__ = ("cap", "fifo", "sorted")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.fifo: deque[float] = deque()
+        self.sorted: list[float] = []
+
+    def push(self, v: float) -> None:
+        self.fifo.append(v)
+        insort(self.sorted, v)
+        if len(self.fifo) > self.cap:
+            old = self.fifo.popleft()
+            del self.sorted[bisect_left(self.sorted, old)]
+
+    def quantile(self, q: float) -> float:
+        s = self.sorted
+        return s[min(len(s) - 1, int(q * len(s)))]
+
+    def __len__(self) -> int:
+        return len(self.sorted)
 
 
 class SeriesDetector:
@@ -50,43 +98,57 @@ class SeriesDetector:
     def __init__(self, config: SeriesConfig | None = None, bucket_s: float | None = None) -> None:
         cfg = config or SeriesConfig()
         if bucket_s is not None:
-            cfg = replace(cfg, baseline=replace(cfg.baseline, bucket_s=bucket_s))
+            cfg = replace(cfg, bucket_s=bucket_s)
         self.config = cfg
-        self._base = SeasonalBaseline(cfg.baseline)
-        self._ev = EvidenceStream(cfg.baseline)
+        n_hist = max(1, round(cfg.history_days * _DAY_S / cfg.bucket_s))
+        self._n_phases = max(1, round(_DAY_S / cfg.bucket_s))
+        days = max(1, round(cfg.history_days))
+        self._phases: list[deque[float]] = [deque(maxlen=days) for _ in range(self._n_phases)]
+        self._half = max(0, round(cfg.slot_s / cfg.bucket_s / 2))
+        self._res = {k: _Rolling(n_hist) for k in cfg.scales}
+        self._recent: deque[float] = deque(maxlen=max(cfg.scales))
         self._first: float | None = None
-        self.last_test: WindowTest | None = None
-        self._open_since: float | None = None
-        self._quiet = 0
-        self._resolve_n = max(1, math.ceil(cfg.resolve_after_s / cfg.baseline.bucket_s))
+        self._last_alert: float | None = None
 
     def update(self, at: float, value: float) -> SeriesPoint:
         """``at`` is the record's end time (epoch s), ``value`` its count."""
         cfg = self.config
-        bs = cfg.baseline.bucket_s
-        start = at - bs
         if self._first is None:
             self._first = at
-        mu = self._base.expected(start)
-        frozen = self._open_since is not None and at - self._open_since < cfg.freeze_max_s
-        test = self._ev.push(value, mu, learn=not frozen)
-        self.last_test = test
-        if not frozen:
-            sd = self._ev.bucket_sd(mu)
-            self._base.update(start, value, mu + cfg.baseline.winsor_z * sd + 1.0)
-        score = max(test.score, test.cusum)
+        v = math.log1p(value if value > 0.0 else 0.0)
+        start = at - cfg.bucket_s
+        phase = int((start % _DAY_S) // cfg.bucket_s) % self._n_phases
+        n_ph = self._n_phases
+        ref = sorted(
+            x
+            for d in range(phase - self._half, phase + self._half + 1)
+            for x in self._phases[d % n_ph]
+        )
+        score = 0.0
+        expected = 0.0
+        if ref:
+            loc = ref[len(ref) // 2]
+            expected = math.expm1(loc)
+            recent = self._recent
+            recent.append(v - loc)
+            n = len(recent)
+            for k, hist in self._res.items():
+                if n < k:
+                    continue
+                m = sum(recent[n - k + j] for j in range(k)) / k if k > 1 else recent[-1]
+                if len(hist) >= cfg.min_history:
+                    sd = (hist.quantile(0.75) - hist.quantile(0.25)) / _IQR_TO_SD
+                    z = (m - hist.quantile(0.5)) / (sd if sd > 1e-3 else 1e-3)
+                    if z > score:
+                        score = z
+                hist.push(m)
+        self._phases[phase].append(v)
         alert = False
-        if at - self._first < cfg.warmup_s:
-            self._ev.cusum = 0.0  # evidence against a baseline still being learned is no evidence
-        else:
-            if self._open_since is None:
-                if score >= cfg.threshold:
-                    self._open_since = at
-                    self._quiet = 0
-                    alert = True
-            else:
-                calm = test.score < cfg.resolve_score and test.cusum < cfg.resolve_cusum
-                self._quiet = self._quiet + 1 if calm else 0
-                if self._quiet >= self._resolve_n:
-                    self._open_since = None
-        return SeriesPoint(score, score / (score + cfg.threshold), alert, mu)
+        if (
+            at - self._first >= cfg.warmup_s
+            and score >= cfg.threshold
+            and (self._last_alert is None or at - self._last_alert >= cfg.refractory_s)
+        ):
+            alert = True
+            self._last_alert = at
+        return SeriesPoint(score, score / (score + cfg.threshold), alert, expected)
