@@ -12,14 +12,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 from prometheus_client import REGISTRY
+from stormwatch_listener.app import publish_source
+from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_shared.codec import encode
 from stormwatch_shared.events import DeadLettered, Mention
 from stormwatch_shared.service import make_broker
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.targets import TargetMatcher
 from stormwatch_shared.topics import MENTIONS_RAW, dlq
-from stormwatch_listener.app import publish_source
-from stormwatch_listener.sources.runner import SourceRunner
 
 from tests.support.kafka_local import read_all
 

@@ -12,14 +12,13 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from stormwatch_shared.settings import KafkaSettings
 from stormwatch_listener.domain.matching import WatchMatcher
 from stormwatch_listener.domain.watchlist import monitored, parse_watch_list, to_targets, x_rules
 from stormwatch_listener.sources.budget import BudgetMeter
 from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.sources.x import XConnector
 from stormwatch_listener.state import StateStore
-
+from stormwatch_shared.settings import KafkaSettings
 from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer, MetricDelta
 
 pytestmark = pytest.mark.sources

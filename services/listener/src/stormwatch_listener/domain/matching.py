@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from stormwatch_shared.events import Mention, MentionReceived
 from stormwatch_shared.targets import Target, TargetMatcher
 
-from stormwatch_listener.domain.normalize import at_uri_author
+from stormwatch_listener.domain.normalize import at_uri_author, masto_uri_author
 from stormwatch_listener.domain.watchlist import account_key
 
 
@@ -21,7 +21,8 @@ class WatchMatcher(TargetMatcher):
     Texts alone miss a pile-on: on Bluesky a reply need not name the person it answers, and
     an ambassador's own post rarely names herself. So a mention also concerns a target when
     its author is one of the target's followed accounts, or when it replies to a post by one
-    (the parent's author is read from the ``at://`` URI where the network puts it there).
+    (the parent's author is read from its id: Bluesky ``at://`` URIs and Mastodon status URIs
+    name it; on X the reply text starts with the @handle and the rule has ``to:``).
     """
 
     def __init__(
@@ -44,10 +45,15 @@ class WatchMatcher(TargetMatcher):
             return found
         src = mention.source
         keys = [f"{src}:{mention.author.id}", f"{src}:{mention.author.handle}"]
-        if mention.in_reply_to and mention.in_reply_to.startswith("bsky:"):
-            parent_did = at_uri_author(mention.in_reply_to[5:])
+        parent = mention.in_reply_to or ""
+        if parent.startswith("bsky:"):
+            parent_did = at_uri_author(parent[5:])
             if parent_did:
                 keys.append(f"bluesky:{parent_did}")
+        elif parent.startswith("masto:"):
+            parent_acct = masto_uri_author(parent[6:])
+            if parent_acct:
+                keys.append(f"mastodon:{parent_acct}")
         extra = [tid for k in keys for tid in self.accounts.get(account_key(k), ())]
         if not extra:
             return found

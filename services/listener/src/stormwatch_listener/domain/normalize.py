@@ -192,6 +192,16 @@ def mastodon_mention(status: Mapping[str, Any], parent_uri: str | None = None) -
     )
 
 
+_MASTO_STATUS_URI = re.compile(r"^https://([^/]+)/users/([A-Za-z0-9_.-]+)/statuses/[^/]+$")
+
+
+def masto_uri_author(uri: str) -> str | None:
+    """``user@host`` from a Mastodon status URI (``https://host/users/user/statuses/id``);
+    None for other ActivityPub software, whose URIs do not say who wrote them."""
+    m = _MASTO_STATUS_URI.match(uri)
+    return f"{m.group(2)}@{m.group(1).lower()}" if m else None
+
+
 # --- Bluesky Jetstream ----------------------------------------------------------------
 
 
