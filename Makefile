@@ -5,7 +5,8 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PY := .venv/bin/python
 KAFKA := deploy/kafka-local/kafka.sh
 
-.PHONY: help setup uv kafka-jars system-deps test test-unit lint demo bench eval schemas kafka-start kafka-stop clean
+
+.PHONY: dashboards check-monitoring help setup uv kafka-jars system-deps test test-unit lint demo bench eval schemas kafka-start kafka-stop clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -22,12 +23,13 @@ kafka-jars:
 	@$(KAFKA) fetch
 
 system-deps: ## Prometheus and Alertmanager from Debian, if missing (needs root)
-	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
+	  (command -v amtool >/dev/null 2>&1) || { \
 	  echo "installing prometheus + alertmanager (Debian) ..."; \
 	  (apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null 2>&1 || \
 	   (apt-get update -qq >/dev/null && apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null)); }
 
-test: setup ## all tests: unit, integration on a real Kafka broker, end to end
+test: setup system-deps ## all tests: unit, integration on a real Kafka broker, end to end
 	$(PY) -m pytest tests
 
 test-unit: setup ## fast unit tests only
@@ -49,6 +51,15 @@ eval: setup ## detector and sentiment evaluation on ../shared -> docs/evaluation
 
 schemas: setup ## regenerate the JSON Schema snapshots of the events
 	$(PY) -m stormwatch_shared.schemas
+
+dashboards: setup ## regenerate the Grafana dashboards (JSON) from deploy/grafana/generate.py
+	$(PY) deploy/grafana/generate.py
+
+check-monitoring: system-deps ## promtool/amtool checks of the Prometheus and Alertmanager config
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
 
 kafka-start: kafka-jars ## start a local broker on 127.0.0.1:9092
 	$(KAFKA) start 9092

@@ -110,7 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true", help="no progress output")
     rp.set_defaults(func=_replay)
 
-    for module_name in ("stormwatch_sentiment.cli", "stormwatch_alerting.series_cli"):
+    for module_name in (
+        "stormwatch_sentiment.cli",
+        "stormwatch_alerting.series_cli",
+        "stormwatch_alerting.cli",
+    ):
         module = importlib.import_module(module_name)
         module.register(sub)
     return parser

@@ -44,14 +44,16 @@ def unique_prefix() -> str:
 
 
 def read_all(
-    bootstrap: str, topic: str, timeout_s: float = 5.0
+    bootstrap: str, topic: str, timeout_s: float = 30.0
 ) -> list[tuple[bytes | None, bytes]]:
-    """Every record currently in ``topic`` (all partitions), as (key, value)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        consumer_timeout_ms=int(timeout_s * 1000),
-    )
+    """Every record currently in ``topic`` (all partitions), as (key, value).
+
+    Reads up to the end offsets taken at the start; waits up to ``timeout_s`` for them, so
+    a slow first fetch on a loaded machine is not mistaken for an empty topic.
+    """
+    import time
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(parts)
@@ -59,14 +61,16 @@ def read_all(
         end = consumer.end_offsets(parts)
         out: list[tuple[bytes | None, bytes]] = []
         remaining = {tp for tp in parts if end[tp] > 0}
-        while remaining:
-            batch = consumer.poll(timeout_ms=int(timeout_s * 1000))
-            if not batch:
-                break
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=500)
             for tp, records in batch.items():
-                out.extend((r.key, r.value) for r in records)
+                out.extend((r.key, r.value) for r in records if r.offset < end[tp])
+            for tp in list(remaining):
                 if consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
+        if remaining:
+            raise TimeoutError(f"could not read {topic} to its end within {timeout_s} s")
         return out
     finally:
         consumer.close()

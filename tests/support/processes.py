@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 class Service:
     def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
         self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}

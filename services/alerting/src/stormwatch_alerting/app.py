@@ -122,6 +122,7 @@ def build_app(
         pending = []
         metrics.record_batch("alerting", len(bodies))
         touched: set[str] = set()
+        await store.ensure_restored({r.partition for r in message.raw_message})
         for body, record in zip(bodies, message.raw_message, strict=True):
             try:
                 event = decode(body, MentionScored)

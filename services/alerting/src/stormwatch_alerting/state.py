@@ -14,6 +14,7 @@ mentions up to that offset are skipped instead of being counted twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -34,6 +35,28 @@ class DetectorStateStore:
         self.bootstrap = bootstrap
         self.topic = changelog_topic
         self._applied: dict[str, tuple[int, int]] = {}
+        self._ready: set[int] = set()
+        self._lock = asyncio.Lock()
+
+    async def ensure_restored(self, partitions: Iterable[int]) -> None:
+        """Restore every partition not restored since it was assigned, before its records.
+
+        Called from the handler for each batch rather than trusting the rebalance callback
+        alone: the consumer may hand out records of a new assignment while that callback is
+        still reading the changelog, and a record applied before the restore would be
+        overwritten by it.
+        """
+        missing = set(partitions) - self._ready
+        if not missing:
+            return
+        async with self._lock:
+            missing -= self._ready
+            if missing:
+                await self.restore(missing)
+                self._ready |= missing
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        self._ready -= set(partitions)
 
     def already_applied(self, target_id: str, partition: int, offset: int) -> bool:
         seen = self._applied.get(target_id)
@@ -104,14 +127,17 @@ class DetectorStateStore:
 
 
 class RestoreOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Restores a partition's targets before its first mention is handed to the detector."""
+    """Restores assigned partitions early and forgets revoked ones (a later assignment
+    of the same partition must read the changelog again: another instance moved on)."""
 
     def __init__(self, store: DetectorStateStore, source_topic: str) -> None:
         self.store = store
         self.source_topic = source_topic
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        self.store.revoke(tp.partition for tp in revoked if tp.topic == self.source_topic)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.store.restore(tp.partition for tp in assigned if tp.topic == self.source_topic)
+        await self.store.ensure_restored(
+            tp.partition for tp in assigned if tp.topic == self.source_topic
+        )
