@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))
 from stormwatch_shared.kafka import ensure_topics  # noqa: E402
 from stormwatch_shared.settings import KafkaSettings  # noqa: E402
 from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED  # noqa: E402
+
 from tests.support.kafka_local import KAFKA_SH, free_port, group_lag  # noqa: E402
 from tests.support.processes import Service, wait_for  # noqa: E402
 from tests.support.smtp_sink import SmtpSink  # noqa: E402
@@ -62,8 +63,10 @@ def main() -> int:
             return 1
         bootstrap = kafka.bootstrap_servers
         wait_for(
-            lambda: group_lag(bootstrap, "stormwatch-sentiment", kafka.topic(MENTIONS_RAW)) == 0
-            and group_lag(bootstrap, "stormwatch-alerting", kafka.topic(MENTIONS_SCORED)) == 0,
+            lambda: (
+                group_lag(bootstrap, "stormwatch-sentiment", kafka.topic(MENTIONS_RAW)) == 0
+                and group_lag(bootstrap, "stormwatch-alerting", kafka.topic(MENTIONS_SCORED)) == 0
+            ),
             300,
             "the pipeline to drain",
         )

@@ -41,7 +41,7 @@ def new_event_id() -> str:
 
 def level_rank(level: str) -> int:
     """Order of alert levels; unknown levels rank below ``watch``."""
-    return LEVELS.index(level) + 1 if level in LEVELS else 0  # type: ignore[arg-type]
+    return LEVELS.index(level) + 1 if level in LEVELS else 0
 
 
 class _Frozen(BaseModel):

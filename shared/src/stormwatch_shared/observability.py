@@ -222,8 +222,8 @@ class ConsumerLagMonitor:
         self._consumer: Any = None
 
     async def start(self) -> None:
-        from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
-        from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
 
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers, client_id="stormwatch-lag"
