@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stormwatch_alerting.adapters import alert_event, observation
+from stormwatch_alerting.adapters import RecentPosts, alert_event, observation
 from stormwatch_alerting.domain.detector import Detector, preset
 from stormwatch_listener.domain.matching import received_events
 from stormwatch_sentiment.domain.model import SentimentModel
@@ -42,15 +42,21 @@ def replay(
     scorer = Scorer(model if model is not None else load_default(), TopicTagger.default())
     detector = Detector(preset(sensitivity))
     report = AlertReport()
+    recent_posts = RecentPosts()
     counts = {"mentions": len(mentions), "events": 0, "unmatched": 0, "malformed": 0}
     started = time.monotonic()
     batch: list[MentionReceived] = []
 
     def flush() -> None:
         for scored in scorer.score(batch):
+            recent_posts.add(scored)
             for t in detector.observe(observation(scored)):
                 report.add(
-                    alert_event(t, target_name=scored.target_name, target_kind=scored.target_kind)
+                    alert_event(
+                        recent_posts.enrich(t),
+                        target_name=scored.target_name,
+                        target_kind=scored.target_kind,
+                    )
                 )
         batch.clear()
 

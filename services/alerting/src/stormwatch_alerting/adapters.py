@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from stormwatch_shared.events import (
@@ -33,6 +34,48 @@ def observation(event: MentionScored) -> Observation:
         text=m.text,
         target_kind=event.target_kind,
     )
+
+
+class RecentPosts:
+    """Texts of recent mentions, so an alert can quote its top posts to the crisis team.
+
+    The detector keeps only ids (its state is persisted and must stay small and free of
+    post texts); the texts live here, in memory only, bounded, and are attached to the
+    alert event for email and the crisis room. SMS and chat renderers never use them.
+    """
+
+    def __init__(self, capacity: int = 20_000, max_chars: int = 280) -> None:
+        self.capacity = capacity
+        self.max_chars = max_chars
+        self._posts: dict[str, tuple[str, str]] = {}
+
+    def add(self, event: MentionScored) -> None:
+        m = event.mention
+        if m.id in self._posts:
+            return
+        self._posts[m.id] = (m.text[: self.max_chars], m.author.handle)
+        if len(self._posts) > self.capacity:
+            del self._posts[next(iter(self._posts))]
+
+    def forget(self, mention_id: str | None = None, author: str | None = None) -> int:
+        drop = [
+            k
+            for k, (_text, handle) in self._posts.items()
+            if k == mention_id or (author is not None and handle == author)
+        ]
+        for k in drop:
+            del self._posts[k]
+        return len(drop)
+
+    def enrich(self, t: Transition) -> Transition:
+        posts = t.evidence.get("top_posts")
+        if not posts:
+            return t
+        enriched = []
+        for post in posts:
+            found = self._posts.get(str(post.get("mention_id")))
+            enriched.append({**post, "text": found[0], "author": found[1]} if found else post)
+        return replace(t, evidence={**t.evidence, "top_posts": tuple(enriched)})
 
 
 def _ts(epoch: float) -> datetime:

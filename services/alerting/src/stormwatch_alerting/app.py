@@ -24,7 +24,7 @@ from stormwatch_shared.service import make_broker, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED, dlq
 
-from stormwatch_alerting.adapters import alert_event, observation
+from stormwatch_alerting.adapters import RecentPosts, alert_event, observation
 from stormwatch_alerting.delivery import metrics as delivery_metrics
 from stormwatch_alerting.delivery.notifiers import Notifier
 from stormwatch_alerting.delivery.service import Delivery
@@ -82,6 +82,7 @@ def build_app(
     scored_topic, alerts_topic = kafka.topic(MENTIONS_SCORED), kafka.topic(ALERTS)
     detector = Detector(preset(settings.sensitivity))
     seen_mentions = SeenIds()
+    recent_posts = RecentPosts()
     changelog_topic = kafka.topic(DETECTOR_CHANGELOG)
     store = DetectorStateStore(detector, kafka.bootstrap_servers, changelog_topic)
     seen_alerts = SeenIds(20_000)
@@ -134,13 +135,14 @@ def build_app(
             ):
                 continue
             obs = observation(event)
+            recent_posts.add(event)
             figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
             touched.add(obs.target_id)
             transitions = detector.observe(obs)
             store.mark(obs.target_id, record.partition, record.offset)
             for transition in transitions:
                 alert = alert_event(
-                    transition,
+                    recent_posts.enrich(transition),
                     target_name=event.target_name,
                     target_kind=event.target_kind,
                     drill=event.drill,
