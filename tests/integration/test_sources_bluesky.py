@@ -32,27 +32,54 @@ pytestmark = pytest.mark.sources
 
 NOW = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 PAULA = "did:plc:paula000000000000000000"
-WATCH = parse_watch_list({
-    "organisation": {"id": "hospital", "name": "Klinikum Nordstadt",
-                     "hashtags": ["KlinikumNordstadt"]},
-    "ambassadors": [{"id": "paula", "name": "Paula Brandt",
-                     "handles": {"bluesky": ["pflege-paula.bsky.social"]},
-                     "consent": {"recorded": "2026-02-01"}}],
-})
+WATCH = parse_watch_list(
+    {
+        "organisation": {
+            "id": "hospital",
+            "name": "Klinikum Nordstadt",
+            "hashtags": ["KlinikumNordstadt"],
+        },
+        "ambassadors": [
+            {
+                "id": "paula",
+                "name": "Paula Brandt",
+                "handles": {"bluesky": ["pflege-paula.bsky.social"]},
+                "consent": {"recorded": "2026-02-01"},
+            }
+        ],
+    }
+)
 ENTRIES, _ = monitored(WATCH, NOW.date())
 T0 = 1_773_230_400_000_000  # 2026-03-11T12:00:00Z in microseconds
 
 
-def post(n: int, text: str, did: str | None = None, *, reply_to: str | None = None
-         ) -> dict[str, Any]:
-    record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": text,
-                              "createdAt": "2026-03-11T11:59:00.000Z", "langs": ["de"]}
+def post(
+    n: int, text: str, did: str | None = None, *, reply_to: str | None = None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "$type": "app.bsky.feed.post",
+        "text": text,
+        "createdAt": "2026-03-11T11:59:00.000Z",
+        "langs": ["de"],
+    }
     if reply_to:
-        record["reply"] = {"parent": {"uri": reply_to, "cid": "bafy"},
-                           "root": {"uri": reply_to, "cid": "bafy"}}
-    return {"did": did or f"did:plc:user{n:04d}", "time_us": T0 + n, "kind": "commit",
-            "commit": {"rev": f"r{n}", "operation": "create", "collection": "app.bsky.feed.post",
-                       "rkey": f"k{n:04d}", "record": record, "cid": "bafy"}}
+        record["reply"] = {
+            "parent": {"uri": reply_to, "cid": "bafy"},
+            "root": {"uri": reply_to, "cid": "bafy"},
+        }
+    return {
+        "did": did or f"did:plc:user{n:04d}",
+        "time_us": T0 + n,
+        "kind": "commit",
+        "commit": {
+            "rev": f"r{n}",
+            "operation": "create",
+            "collection": "app.bsky.feed.post",
+            "rkey": f"k{n:04d}",
+            "record": record,
+            "cid": "bafy",
+        },
+    }
 
 
 class FakeJetstream:
@@ -77,8 +104,11 @@ class FakeJetstream:
         self.collections.append(query.get("wantedCollections", []))
         cursor = int(query["cursor"][0]) if "cursor" in query else None
         self.cursors.append(cursor)
-        events = [e for e in self.log
-                  if cursor is None or not isinstance(e, dict) or e["time_us"] >= cursor]
+        events = [
+            e
+            for e in self.log
+            if cursor is None or not isinstance(e, dict) or e["time_us"] >= cursor
+        ]
         limit = self.per_connection.pop(0) if self.per_connection else None
         for e in events[:limit]:
             await ws.send(e if isinstance(e, str) else orjson.dumps(e).decode())
@@ -86,8 +116,9 @@ class FakeJetstream:
             await ws.wait_closed()
 
     async def __aenter__(self) -> FakeJetstream:
-        self.server = await serve(self.handler, "127.0.0.1", 0,
-                                  process_request=self.process_request)
+        self.server = await serve(
+            self.handler, "127.0.0.1", 0, process_request=self.process_request
+        )
         self.port = next(iter(self.server.sockets)).getsockname()[1]
         return self
 
@@ -112,17 +143,26 @@ def appview(calls: list[list[str]]) -> LocalServer:
     return LocalServer(app)
 
 
-async def make(js: FakeJetstream, av: LocalServer, tmp: Path, sink: Any, sleep: Any = None
-               ) -> tuple[SourceRunner, WatchMatcher, StateStore]:
-    connector = BlueskyConnector(jetstream_url=f"ws://127.0.0.1:{js.port}",
-                                 appview_url=av.url, no_data_timeout_s=5)
+async def make(
+    js: FakeJetstream, av: LocalServer, tmp: Path, sink: Any, sleep: Any = None
+) -> tuple[SourceRunner, WatchMatcher, StateStore]:
+    connector = BlueskyConnector(
+        jetstream_url=f"ws://127.0.0.1:{js.port}", appview_url=av.url, no_data_timeout_s=5
+    )
     matcher = WatchMatcher(to_targets(ENTRIES), follow_accounts(ENTRIES))
     dids = await connector.resolve(list(WATCH.ambassadors[0].handles.bluesky))
     for handle, did in dids.items():
         matcher.add_account(f"bluesky:{did}", matcher.accounts[f"bluesky:{handle}"])
     store = StateStore(tmp / "state.sqlite")
-    runner = SourceRunner(connector, matcher, store, dead_letters=sink,
-                          sleep=sleep or FakeSleep(), clock=lambda: NOW, cursor_every_s=0)
+    runner = SourceRunner(
+        connector,
+        matcher,
+        store,
+        dead_letters=sink,
+        sleep=sleep or FakeSleep(),
+        clock=lambda: NOW,
+        cursor_every_s=0,
+    )
     return runner, matcher, store
 
 
@@ -133,15 +173,34 @@ def test_posts_matched_locally_enriched_in_batches_of_25_and_pile_on_replies_see
     own = post(1, "Heute Nachtdienst, wünscht mir Glück", PAULA)
     own_uri = f"at://{PAULA}/app.bsky.feed.post/k0001"
     js = FakeJetstream()
-    js.log = [own, {"did": "did:plc:x", "time_us": T0 + 2, "kind": "identity",
-                    "identity": {"did": "did:plc:x", "handle": "x.bsky.social"}}]
+    js.log = [
+        own,
+        {
+            "did": "did:plc:x",
+            "time_us": T0 + 2,
+            "kind": "identity",
+            "identity": {"did": "did:plc:x", "handle": "x.bsky.social"},
+        },
+    ]
     # A pile-on: 30 replies that never name her, plus noise and a deletion.
-    js.log += [post(10 + i, "Unglaublich, was du da schreibst", reply_to=own_uri)
-               for i in range(30)]
-    js.log += [post(50, "Ganz anderes Thema"), post(51, "#KlinikumNordstadt Notaufnahme voll"),
-               {"did": "did:plc:y", "time_us": T0 + 52, "kind": "commit",
-                "commit": {"rev": "r", "operation": "delete",
-                           "collection": "app.bsky.feed.post", "rkey": "k1"}}]
+    js.log += [
+        post(10 + i, "Unglaublich, was du da schreibst", reply_to=own_uri) for i in range(30)
+    ]
+    js.log += [
+        post(50, "Ganz anderes Thema"),
+        post(51, "#KlinikumNordstadt Notaufnahme voll"),
+        {
+            "did": "did:plc:y",
+            "time_us": T0 + 52,
+            "kind": "commit",
+            "commit": {
+                "rev": "r",
+                "operation": "delete",
+                "collection": "app.bsky.feed.post",
+                "rkey": "k1",
+            },
+        },
+    ]
     sink = Collector()
 
     async def main() -> None:
@@ -154,8 +213,10 @@ def test_posts_matched_locally_enriched_in_batches_of_25_and_pile_on_replies_see
     assert len(ids) == len(set(ids)) == 32
     replies = [m for m in sink.mentions if m.in_reply_to == f"bsky:{own_uri}"]
     assert len(replies) == 30
-    assert all(m.author.followers > 1000 and m.author.handle.endswith(".bsky.social")
-               for m in sink.mentions)
+    assert all(
+        m.author.followers > 1000 and m.author.handle.endswith(".bsky.social")
+        for m in sink.mentions
+    )
     assert js.collections[0] == ["app.bsky.feed.post"]
     assert calls[0] == ["pflege-paula.bsky.social"]  # resolving the watch list
     assert all(len(c) <= 25 for c in calls)
@@ -164,7 +225,8 @@ def test_posts_matched_locally_enriched_in_batches_of_25_and_pile_on_replies_see
 
 
 def test_disconnect_resumes_with_cursor_through_kafka_nothing_lost_or_doubled(
-    kafka_settings: KafkaSettings, tmp_path: Path,
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
 ) -> None:
     js = FakeJetstream()
     js.log = [post(n, f"Klinikum Nordstadt Beitrag {n}") for n in range(1, 9)]
@@ -175,13 +237,13 @@ def test_disconnect_resumes_with_cursor_through_kafka_nothing_lost_or_doubled(
     async def main() -> None:
         async with js, appview([]) as av:
             runner, matcher, store = await make(js, av, tmp_path, pub.dead_letter, sleep)
-            await pub.run(runner, matcher,
-                          lambda: store.load_cursor("bluesky") == str(T0 + 8))
+            await pub.run(runner, matcher, lambda: store.load_cursor("bluesky") == str(T0 + 8))
 
     asyncio.run(main())
     ids = sorted(r["mention"]["id"] for r in pub.records())
-    assert ids == sorted(f"bsky:at://did:plc:user{n:04d}/app.bsky.feed.post/k{n:04d}"
-                         for n in range(1, 9))
+    assert ids == sorted(
+        f"bsky:at://did:plc:user{n:04d}/app.bsky.feed.post/k{n:04d}" for n in range(1, 9)
+    )
     assert js.cursors[0] is None
     assert js.cursors[1] == T0 + 3 - REWIND_US
     assert sleep.delays == [0.25, 0.25]
@@ -192,10 +254,16 @@ def test_handshake_errors_back_off_and_malformed_frames_are_dead_lettered(
 ) -> None:
     js = FakeJetstream()
     js.reject = [503, 503, 429]
-    js.log = ["not json at all", {"kind": "commit", "time_us": T0 + 1, "did": "did:plc:z",
-                                  "commit": {"operation": "create", "rkey": "k",
-                                             "collection": "app.bsky.feed.post"}},
-              post(3, "Klinikum Nordstadt")]
+    js.log = [
+        "not json at all",
+        {
+            "kind": "commit",
+            "time_us": T0 + 1,
+            "did": "did:plc:z",
+            "commit": {"operation": "create", "rkey": "k", "collection": "app.bsky.feed.post"},
+        },
+        post(3, "Klinikum Nordstadt"),
+    ]
     sink = Collector()
     sleep = FakeSleep()
     delta = MetricDelta("bluesky", "stormwatch_listener_dead_letters_total")
@@ -207,6 +275,6 @@ def test_handshake_errors_back_off_and_malformed_frames_are_dead_lettered(
 
     asyncio.run(main())
     assert sleep.delays == [5.0, 10.0, 60.0]
-    assert [d.payload for d in sink.dead][0] == "not json at all"
+    assert sink.dead[0].payload == "not json at all"
     assert "without record" in sink.dead[1].reason
     assert delta["stormwatch_listener_dead_letters_total"] == 2

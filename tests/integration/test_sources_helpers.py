@@ -71,21 +71,22 @@ class Collector:
     async def dead_letter(self, item: DeadLettered) -> None:
         self.dead.append(item)
 
-    async def run(self, runner: SourceRunner, until: Callable[[], bool], timeout: float = 10.0
-                  ) -> None:
+    async def run(
+        self, runner: SourceRunner, until: Callable[[], bool], limit_s: float = 10.0
+    ) -> None:
         async def consume() -> None:
             async for m in runner.mentions():
                 self.mentions.append(m)
                 await runner.checkpoint()
 
-        await run_until(runner, consume(), until, timeout)
+        await run_until(runner, consume(), until, limit_s)
 
 
 async def run_until(
-    runner: SourceRunner, work: Awaitable[Any], until: Callable[[], bool], timeout: float
+    runner: SourceRunner, work: Awaitable[Any], until: Callable[[], bool], limit_s: float
 ) -> None:
     task = asyncio.ensure_future(work)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     try:
         while not until():
             if task.done():
@@ -116,12 +117,18 @@ class KafkaPublisher:
     async def dead_letter(self, item: DeadLettered) -> None:
         await self.broker.publish(encode(item), self.dlq_topic)
 
-    async def run(self, runner: SourceRunner, matcher: TargetMatcher,
-                  until: Callable[[], bool], timeout: float = 15.0) -> None:
+    async def run(
+        self,
+        runner: SourceRunner,
+        matcher: TargetMatcher,
+        until: Callable[[], bool],
+        limit_s: float = 15.0,
+    ) -> None:
         await self.broker.connect()
         try:
-            await run_until(runner, publish_source(self.broker, runner, matcher, self.topic),
-                            until, timeout)
+            await run_until(
+                runner, publish_source(self.broker, runner, matcher, self.topic), until, limit_s
+            )
         finally:
             await self.broker.stop()
 
@@ -132,8 +139,7 @@ class KafkaPublisher:
         return [k for k, _ in read_all(self.kafka.bootstrap_servers, self.topic)]
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        return [orjson.loads(v) for _, v in read_all(self.kafka.bootstrap_servers,
-                                                      self.dlq_topic)]
+        return [orjson.loads(v) for _, v in read_all(self.kafka.bootstrap_servers, self.dlq_topic)]
 
 
 def metric(name: str, source: str) -> float:

@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from stormwatch_shared.settings import KafkaSettings
 from stormwatch_listener.domain.matching import WatchMatcher
 from stormwatch_listener.domain.watchlist import (
     follow_accounts,
@@ -25,35 +24,67 @@ from stormwatch_listener.sources.base import FatalSourceError
 from stormwatch_listener.sources.mastodon import MastodonConnector
 from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.state import StateStore
-
+from stormwatch_shared.settings import KafkaSettings
 from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer
 
 pytestmark = pytest.mark.sources
 
 NOW = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
-WATCH = parse_watch_list({
-    "organisation": {"id": "hospital", "name": "Klinikum Nordstadt",
-                     "hashtags": ["KlinikumNordstadt"]},
-    "ambassadors": [{"id": "paula", "name": "Paula Brandt",
-                     "handles": {"mastodon": ["paula@pflege.social"]},
-                     "consent": {"recorded": "2026-02-01"}}],
-})
+WATCH = parse_watch_list(
+    {
+        "organisation": {
+            "id": "hospital",
+            "name": "Klinikum Nordstadt",
+            "hashtags": ["KlinikumNordstadt"],
+        },
+        "ambassadors": [
+            {
+                "id": "paula",
+                "name": "Paula Brandt",
+                "handles": {"mastodon": ["paula@pflege.social"]},
+                "consent": {"recorded": "2026-02-01"},
+            }
+        ],
+    }
+)
 ENTRIES, _ = monitored(WATCH, NOW.date())
 
 
-def status(n: int, text: str, *, user: str = "anna", reply_to: int | None = None,
-           reblog: dict[str, Any] | None = None) -> dict[str, Any]:
+def status(
+    n: int,
+    text: str,
+    *,
+    user: str = "anna",
+    reply_to: int | None = None,
+    reblog: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
-        "id": str(n), "uri": f"https://other.example/users/{user}/statuses/9{n}",
-        "url": f"https://other.example/@{user}/9{n}", "created_at": "2026-03-11T11:00:00.000Z",
-        "content": f"<p>{text}</p>", "language": "de", "spoiler_text": "",
-        "visibility": "public", "in_reply_to_id": str(reply_to) if reply_to else None,
-        "in_reply_to_account_id": None, "reblog": reblog, "favourites_count": 2,
-        "reblogs_count": 0, "replies_count": 1, "mentions": [], "tags": [], "emojis": [],
+        "id": str(n),
+        "uri": f"https://other.example/users/{user}/statuses/9{n}",
+        "url": f"https://other.example/@{user}/9{n}",
+        "created_at": "2026-03-11T11:00:00.000Z",
+        "content": f"<p>{text}</p>",
+        "language": "de",
+        "spoiler_text": "",
+        "visibility": "public",
+        "in_reply_to_id": str(reply_to) if reply_to else None,
+        "in_reply_to_account_id": None,
+        "reblog": reblog,
+        "favourites_count": 2,
+        "reblogs_count": 0,
+        "replies_count": 1,
+        "mentions": [],
+        "tags": [],
+        "emojis": [],
         "media_attachments": [],
-        "account": {"id": f"a{user}", "username": user, "acct": f"{user}@other.example",
-                    "url": f"https://other.example/@{user}", "followers_count": 42,
-                    "display_name": user},
+        "account": {
+            "id": f"a{user}",
+            "username": user,
+            "acct": f"{user}@other.example",
+            "url": f"https://other.example/@{user}",
+            "followers_count": 42,
+            "display_name": user,
+        },
     }
 
 
@@ -82,8 +113,14 @@ class FakeMastodon:
                 self.timeline.add(int(s["id"]))
 
     async def instance(self, request: web.Request) -> web.Response:
-        return web.json_response({"uri": "127.0.0.1", "title": "local", "version": "4.3.0",
-                                  "urls": {"streaming_api": f"ws://127.0.0.1:{self.server.port}"}})
+        return web.json_response(
+            {
+                "uri": "127.0.0.1",
+                "title": "local",
+                "version": "4.3.0",
+                "urls": {"streaming_api": f"ws://127.0.0.1:{self.server.port}"},
+            }
+        )
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         self.auth.append(request.headers.get("Authorization", ""))
@@ -122,14 +159,26 @@ class FakeMastodon:
         return web.json_response(self.statuses[n])
 
 
-def make(fake: FakeMastodon, tmp: Path, sink: Any, sleep: Any = None) -> tuple[
-        SourceRunner, WatchMatcher, StateStore]:
-    connector = MastodonConnector(api_base_url=fake.server.url, access_token="user-token",
-                                  hashtags=hashtags(ENTRIES), no_data_timeout_s=5)
+def make(
+    fake: FakeMastodon, tmp: Path, sink: Any, sleep: Any = None
+) -> tuple[SourceRunner, WatchMatcher, StateStore]:
+    connector = MastodonConnector(
+        api_base_url=fake.server.url,
+        access_token="user-token",
+        hashtags=hashtags(ENTRIES),
+        no_data_timeout_s=5,
+    )
     matcher = WatchMatcher(to_targets(ENTRIES), follow_accounts(ENTRIES))
     store = StateStore(tmp / "state.sqlite")
-    runner = SourceRunner(connector, matcher, store, dead_letters=sink,
-                          sleep=sleep or FakeSleep(), clock=lambda: NOW, cursor_every_s=0)
+    runner = SourceRunner(
+        connector,
+        matcher,
+        store,
+        dead_letters=sink,
+        sleep=sleep or FakeSleep(),
+        clock=lambda: NOW,
+        cursor_every_s=0,
+    )
     return runner, matcher, store
 
 
@@ -140,17 +189,32 @@ def test_stream_backfill_with_min_id_and_dedup_on_uri_through_kafka(
     s1 = status(1, "#KlinikumNordstadt Wartezeit in der Notaufnahme")
     boost = status(2, "", user="bob", reblog=s1)  # another id, same status URI
     fake.add(s1, boost, timeline=False)
-    fake.add(status(3, "Klinikum Nordstadt drei", user="carl"),
-             status(4, "Klinikum Nordstadt vier", user="dora"), timeline=True)
-    fake.add(status(5, "Stimmt, furchtbar", user="eve", reply_to=7),
-             status(6, "Off topic", user="fred"), timeline=True)
+    fake.add(
+        status(3, "Klinikum Nordstadt drei", user="carl"),
+        status(4, "Klinikum Nordstadt vier", user="dora"),
+        timeline=True,
+    )
+    fake.add(
+        status(5, "Stimmt, furchtbar", user="eve", reply_to=7),
+        status(6, "Off topic", user="fred"),
+        timeline=True,
+    )
     # Posts by Paula herself are followed even without a keyword, and so are the replies to
     # them (eve's reply names nobody; the parent's URI says whose post it answers).
-    fake.add(status(7, "Mein Dienst heute", user="paula") | {
-        "uri": "https://pflege.social/users/paula/statuses/97",
-        "account": {"id": "ap", "username": "paula", "acct": "paula",
-                    "url": "https://pflege.social/@paula", "followers_count": 900}},
-        timeline=True)
+    fake.add(
+        status(7, "Mein Dienst heute", user="paula")
+        | {
+            "uri": "https://pflege.social/users/paula/statuses/97",
+            "account": {
+                "id": "ap",
+                "username": "paula",
+                "acct": "paula",
+                "url": "https://pflege.social/@paula",
+                "followers_count": 900,
+            },
+        },
+        timeline=True,
+    )
     fake.scripts = [[1, "heartbeat", 2], [4, 5, 6, 7, "hold"]]
     pub = KafkaPublisher(kafka_settings)
     sleep = FakeSleep()
@@ -158,16 +222,24 @@ def test_stream_backfill_with_min_id_and_dedup_on_uri_through_kafka(
     async def main() -> None:
         async with fake.server:
             runner, matcher, store = make(fake, tmp_path, pub.dead_letter, sleep)
-            await pub.run(runner, matcher, lambda: '"KlinikumNordstadt": 7' in (
-                store.load_cursor("mastodon") or ""))
+            await pub.run(
+                runner,
+                matcher,
+                lambda: '"KlinikumNordstadt": 7' in (store.load_cursor("mastodon") or ""),
+            )
 
     asyncio.run(main())
     records = pub.records()
     ids = sorted(r["mention"]["id"] for r in records)
     uri = "https://other.example/users/{}/statuses/9{}"
     paula = "masto:https://pflege.social/users/paula/statuses/97"
-    assert ids == sorted(["masto:" + uri.format(u, n) for u, n in
-                          [("anna", 1), ("carl", 3), ("dora", 4), ("eve", 5)]] + [paula])
+    assert ids == sorted(
+        [
+            "masto:" + uri.format(u, n)
+            for u, n in [("anna", 1), ("carl", 3), ("dora", 4), ("eve", 5)]
+        ]
+        + [paula]
+    )
     by_id = {r["mention"]["id"]: r for r in records}
     reply = by_id["masto:" + uri.format("eve", 5)]
     assert reply["mention"]["in_reply_to"] == paula
@@ -175,8 +247,10 @@ def test_stream_backfill_with_min_id_and_dedup_on_uri_through_kafka(
     assert reply["target_id"] == "paula"
     assert by_id[paula]["target_id"] == "paula"
     assert by_id[paula]["mention"]["author"]["handle"] == "@paula@pflege.social"
-    assert by_id["masto:" + uri.format("anna", 1)]["mention"]["author"]["handle"] == \
-        "@anna@other.example"
+    assert (
+        by_id["masto:" + uri.format("anna", 1)]["mention"]["author"]["handle"]
+        == "@anna@other.example"
+    )
     assert fake.min_ids[0] == "2"  # backfill from the last per-server id seen
     assert fake.auth[0] == "Bearer user-token" and fake.tags[0] == "KlinikumNordstadt"
     assert sleep.delays == [0.25]
@@ -204,6 +278,7 @@ def test_malformed_event_dead_lettered_then_429_and_5xx_backed_off(tmp_path: Pat
 
 
 def test_streams_need_a_user_token() -> None:
-    with pytest.raises(FatalSourceError, match="4.2"):
-        MastodonConnector(api_base_url="http://127.0.0.1:9", access_token="",
-                          hashtags=["KlinikumNordstadt"])
+    with pytest.raises(FatalSourceError, match=r"4\.2"):
+        MastodonConnector(
+            api_base_url="http://127.0.0.1:9", access_token="", hashtags=["KlinikumNordstadt"]
+        )

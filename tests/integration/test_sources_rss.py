@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from stormwatch_shared.settings import KafkaSettings
 from stormwatch_listener.domain.matching import WatchMatcher
 from stormwatch_listener.domain.normalize import rss_id
 from stormwatch_listener.domain.watchlist import (
@@ -22,7 +21,7 @@ from stormwatch_listener.domain.watchlist import (
 from stormwatch_listener.sources.rss import RssConnector
 from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.state import StateStore
-
+from stormwatch_shared.settings import KafkaSettings
 from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer
 
 pytestmark = pytest.mark.sources
@@ -36,9 +35,11 @@ def rss(items: list[tuple[str, str]]) -> bytes:
         f"<pubDate>Wed, 11 Mar 2026 10:00:00 GMT</pubDate><description>{t}</description></item>"
         for t, link in items
     )
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-            f"<title>News: Klinikum Nordstadt</title><link>https://news.example</link>"
-            f"{body}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>News: Klinikum Nordstadt</title><link>https://news.example</link>"
+        f"{body}</channel></rss>"
+    ).encode()
 
 
 class FakeFeed:
@@ -52,31 +53,48 @@ class FakeFeed:
         self.server = LocalServer(app)
 
     async def feed(self, request: web.Request) -> web.Response:
-        self.requests.append({k: v for k, v in request.headers.items()
-                              if k in ("If-None-Match", "If-Modified-Since", "User-Agent")})
+        self.requests.append(
+            {
+                k: v
+                for k, v in request.headers.items()
+                if k in ("If-None-Match", "If-Modified-Since", "User-Agent")
+            }
+        )
         if self.errors:
             status, headers = self.errors.pop(0)
             return web.Response(status=status, headers=headers, text="busy")
         etag = f'"v{self.version}"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        return web.Response(body=self.bodies[self.version], content_type="application/rss+xml",
-                            headers={"ETag": etag,
-                                     "Last-Modified": "Wed, 11 Mar 2026 10:00:00 GMT"})
+        return web.Response(
+            body=self.bodies[self.version],
+            content_type="application/rss+xml",
+            headers={"ETag": etag, "Last-Modified": "Wed, 11 Mar 2026 10:00:00 GMT"},
+        )
 
 
-def make(fake: FakeFeed, tmp: Path, sink: Any, *, sleep: Any, poll_sleep: Any
-         ) -> tuple[SourceRunner, WatchMatcher, StateStore]:
+def make(
+    fake: FakeFeed, tmp: Path, sink: Any, *, sleep: Any, poll_sleep: Any
+) -> tuple[SourceRunner, WatchMatcher, StateStore]:
     url = f"{fake.server.url}/rss/search?q=Klinikum"
-    watch = parse_watch_list({"organisation": {"id": "hospital", "name": "Klinikum Nordstadt",
-                                               "feeds": [url]}})
+    watch = parse_watch_list(
+        {"organisation": {"id": "hospital", "name": "Klinikum Nordstadt", "feeds": [url]}}
+    )
     entries, _ = monitored(watch, NOW.date())
-    connector = RssConnector(feeds=feeds(entries), interval_s=600, sleep=poll_sleep,
-                             clock=lambda: NOW)
+    connector = RssConnector(
+        feeds=feeds(entries), interval_s=600, sleep=poll_sleep, clock=lambda: NOW
+    )
     matcher = WatchMatcher(to_targets(entries), follow_accounts(entries))
     store = StateStore(tmp / "state.sqlite")
-    runner = SourceRunner(connector, matcher, store, dead_letters=sink, sleep=sleep,
-                          clock=lambda: NOW, cursor_every_s=0)
+    runner = SourceRunner(
+        connector,
+        matcher,
+        store,
+        dead_letters=sink,
+        sleep=sleep,
+        clock=lambda: NOW,
+        cursor_every_s=0,
+    )
     return runner, matcher, store
 
 
@@ -84,10 +102,14 @@ def test_conditional_get_polite_interval_and_only_new_entries_through_kafka(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     fake = FakeFeed()
-    first = [("Neuer Chefarzt", "https://news.example/a?utm_source=rss"),
-             ("Klinikum Nordstadt baut aus", "https://news.example/b")]
-    fake.bodies = {1: rss(first), 2: rss([*first, ("Streik angekündigt",
-                                                   "https://NEWS.example/c/#top")])}
+    first = [
+        ("Neuer Chefarzt", "https://news.example/a?utm_source=rss"),
+        ("Klinikum Nordstadt baut aus", "https://news.example/b"),
+    ]
+    fake.bodies = {
+        1: rss(first),
+        2: rss([*first, ("Streik angekündigt", "https://NEWS.example/c/#top")]),
+    }
     pub = KafkaPublisher(kafka_settings)
     polls = FakeSleep()
 
@@ -99,15 +121,17 @@ def test_conditional_get_polite_interval_and_only_new_entries_through_kafka(
 
     async def main() -> None:
         async with fake.server:
-            runner, matcher, store = make(fake, tmp_path, pub.dead_letter, sleep=FakeSleep(),
-                                          poll_sleep=polls)
-            await pub.run(runner, matcher, lambda: 'v2' in (store.load_cursor("rss") or ""))
+            runner, matcher, store = make(
+                fake, tmp_path, pub.dead_letter, sleep=FakeSleep(), poll_sleep=polls
+            )
+            await pub.run(runner, matcher, lambda: "v2" in (store.load_cursor("rss") or ""))
 
     asyncio.run(main())
     ids = [r["mention"]["id"] for r in pub.records()]
-    assert sorted(ids) == sorted(rss_id(u) for u in ("https://news.example/a",
-                                                     "https://news.example/b",
-                                                     "https://news.example/c"))
+    assert sorted(ids) == sorted(
+        rss_id(u)
+        for u in ("https://news.example/a", "https://news.example/b", "https://news.example/c")
+    )
     assert len(ids) == 3  # the unchanged entries of v2 were not published again
     assert fake.requests[0].get("If-None-Match") is None
     assert fake.requests[1]["If-None-Match"] == '"v1"'
@@ -120,8 +144,10 @@ def test_429_retry_after_and_5xx_backoff_and_unparsable_feed_dead_lettered(
     tmp_path: Path,
 ) -> None:
     fake = FakeFeed()
-    fake.bodies = {1: b"<html><body>Consent wall</body></html>",
-                   2: rss([("Klinikum Nordstadt", "https://news.example/x")])}
+    fake.bodies = {
+        1: b"<html><body>Consent wall</body></html>",
+        2: rss([("Klinikum Nordstadt", "https://news.example/x")]),
+    }
     fake.errors = [(429, {"Retry-After": "120"}), (500, {}), (429, {})]
     sink = Collector()
     sleep = FakeSleep()

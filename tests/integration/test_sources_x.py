@@ -33,8 +33,12 @@ WATCH = parse_watch_list(
             "handles": {"x": ["KlinikumNord"]},
         },
         "ambassadors": [
-            {"id": "paula", "name": "Paula Brandt", "handles": {"x": ["pflege_paula"]},
-             "consent": {"recorded": "2026-01-15"}},
+            {
+                "id": "paula",
+                "name": "Paula Brandt",
+                "handles": {"x": ["pflege_paula"]},
+                "consent": {"recorded": "2026-01-15"},
+            },
             {"id": "jonas", "name": "Jonas Keller", "handles": {"x": ["dr_jonas_k"]}},
         ],
     }
@@ -42,19 +46,32 @@ WATCH = parse_watch_list(
 ENTRIES, SKIPPED = monitored(WATCH, TODAY.date())
 
 
-def tweet(n: int, text: str, *, user: str = "anna", followers: int = 10,
-          reply_to: int | None = None) -> dict[str, Any]:
+def tweet(
+    n: int, text: str, *, user: str = "anna", followers: int = 10, reply_to: int | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": str(n), "text": text, "author_id": f"u-{user}", "lang": "de",
+        "id": str(n),
+        "text": text,
+        "author_id": f"u-{user}",
+        "lang": "de",
         "created_at": f"2026-03-11T11:{n % 60:02d}:00.000Z",
-        "public_metrics": {"like_count": 1, "retweet_count": 0, "reply_count": 0,
-                           "quote_count": 0},
+        "public_metrics": {"like_count": 1, "retweet_count": 0, "reply_count": 0, "quote_count": 0},
     }
     if reply_to is not None:
         data["referenced_tweets"] = [{"type": "replied_to", "id": str(reply_to)}]
-    return {"data": data, "includes": {"users": [
-        {"id": f"u-{user}", "username": user, "public_metrics": {"followers_count": followers}}
-    ]}, "matching_rules": [{"id": "1", "tag": "hospital"}]}
+    return {
+        "data": data,
+        "includes": {
+            "users": [
+                {
+                    "id": f"u-{user}",
+                    "username": user,
+                    "public_metrics": {"followers_count": followers},
+                }
+            ]
+        },
+        "matching_rules": [{"id": "1", "tag": "hospital"}],
+    }
 
 
 class FakeX:
@@ -111,8 +128,9 @@ class FakeX:
 
     async def get_rules(self, request: web.Request) -> web.Response:
         meta = {"sent": "2026-03-11T12:00:00Z", "result_count": len(self.rules)}
-        return web.json_response({"data": self.rules, "meta": meta} if self.rules
-                                 else {"meta": meta})
+        return web.json_response(
+            {"data": self.rules, "meta": meta} if self.rules else {"meta": meta}
+        )
 
     async def post_rules(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -134,25 +152,42 @@ class FakeX:
         body: dict[str, Any] = {"meta": {"result_count": len(page)}}
         if page:
             body["data"] = [self.tweets[i]["data"] for i in page]
-            body["includes"] = {"users": [u for i in page
-                                          for u in self.tweets[i]["includes"]["users"]]}
+            body["includes"] = {
+                "users": [u for i in page for u in self.tweets[i]["includes"]["users"]]
+            }
         if start + size < len(ids):
             body["meta"]["next_token"] = str(start + size)
         return web.json_response(body)
 
 
-def make_runner(fake: FakeX, tmp_path: Path, sink: Any, *, sleep: Any = None,
-                budget: int = 0, no_data: float = 20.0, store: StateStore | None = None
-                ) -> tuple[SourceRunner, WatchMatcher, StateStore]:
+def make_runner(
+    fake: FakeX,
+    tmp_path: Path,
+    sink: Any,
+    *,
+    sleep: Any = None,
+    budget: int = 0,
+    no_data: float = 20.0,
+    store: StateStore | None = None,
+) -> tuple[SourceRunner, WatchMatcher, StateStore]:
     store = store or StateStore(tmp_path / "state.sqlite")
     matcher = WatchMatcher(to_targets(ENTRIES))
     connector = XConnector(
-        bearer_token="test-token", rules=x_rules(ENTRIES),
+        bearer_token="test-token",
+        rules=x_rules(ENTRIES),
         budget=BudgetMeter(store, "x", budget, lambda: TODAY),
-        base_url=fake.server.url, no_data_timeout_s=no_data,
+        base_url=fake.server.url,
+        no_data_timeout_s=no_data,
     )
-    runner = SourceRunner(connector, matcher, store, dead_letters=sink,
-                          sleep=sleep or FakeSleep(), clock=lambda: TODAY, cursor_every_s=0)
+    runner = SourceRunner(
+        connector,
+        matcher,
+        store,
+        dead_letters=sink,
+        sleep=sleep or FakeSleep(),
+        clock=lambda: TODAY,
+        cursor_every_s=0,
+    )
     return runner, matcher, store
 
 
@@ -160,14 +195,17 @@ def test_stream_publishes_through_kafka_keyed_by_target_and_saves_cursor_after_a
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     fake = FakeX()
-    fake.add(tweet(1, "Nie wieder Klinikum Nordstadt!"),
-             tweet(2, "Schönes Wetter heute"),
-             tweet(3, "@pflege_paula danke für alles", reply_to=1),
-             tweet(4, "@dr_jonas_k hallo"))
+    fake.add(
+        tweet(1, "Nie wieder Klinikum Nordstadt!"),
+        tweet(2, "Schönes Wetter heute"),
+        tweet(3, "@pflege_paula danke für alles", reply_to=1),
+        tweet(4, "@dr_jonas_k hallo"),
+    )
     fake.scripts = [["keepalive", 1, 2, "keepalive", 3, 4, "hold"]]
     pub = KafkaPublisher(kafka_settings)
-    delta = MetricDelta("x", "stormwatch_listener_received_total",
-                        "stormwatch_listener_published_total")
+    delta = MetricDelta(
+        "x", "stormwatch_listener_received_total", "stormwatch_listener_published_total"
+    )
 
     async def main() -> None:
         async with fake.server:
@@ -265,7 +303,7 @@ def test_network_errors_back_off_linearly_up_to_16_s(tmp_path: Path) -> None:
         async with fake.server:
             pass
         runner, _, _ = make_runner(fake, tmp_path, sink.dead_letter, sleep=sleep)
-        await sink.run(runner, lambda: len(sleep.delays) >= 66, timeout=20)
+        await sink.run(runner, lambda: len(sleep.delays) >= 66, limit_s=20)
 
     asyncio.run(main())
     expected = [min(0.25 * n, 16.0) for n in range(1, 67)]
@@ -277,12 +315,14 @@ def test_malformed_payloads_are_dead_lettered_to_kafka_and_not_fatal(
 ) -> None:
     fake = FakeX()
     fake.add(tweet(31, "Klinikum Nordstadt ist super"))
-    no_author = orjson.dumps({"data": {"id": "30", "text": "Klinikum Nordstadt",
-                                       "created_at": "2026-03-11T11:00:00Z"}})
+    no_author = orjson.dumps(
+        {"data": {"id": "30", "text": "Klinikum Nordstadt", "created_at": "2026-03-11T11:00:00Z"}}
+    )
     fake.scripts = [[b"{not json", no_author, 31, "hold"]]
     pub = KafkaPublisher(kafka_settings)
-    delta = MetricDelta("x", "stormwatch_listener_dead_letters_total",
-                        "stormwatch_listener_errors_total")
+    delta = MetricDelta(
+        "x", "stormwatch_listener_dead_letters_total", "stormwatch_listener_errors_total"
+    )
 
     async def main() -> None:
         async with fake.server:
@@ -320,8 +360,7 @@ def test_monthly_budget_is_respected_and_reported(
     async def main() -> None:
         nonlocal runner
         async with fake.server:
-            runner, _, store = make_runner(fake, tmp_path, sink.dead_letter, sleep=sleep,
-                                           budget=3)
+            runner, _, _ = make_runner(fake, tmp_path, sink.dead_letter, sleep=sleep, budget=3)
             await sink.run(runner, lambda: bool(sleep.delays))
 
     runner: Any = None
@@ -350,8 +389,7 @@ def test_silence_beyond_the_watchdog_means_reconnect(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with fake.server:
-            runner, _, _ = make_runner(fake, tmp_path, sink.dead_letter, sleep=sleep,
-                                       no_data=0.4)
+            runner, _, _ = make_runner(fake, tmp_path, sink.dead_letter, sleep=sleep, no_data=0.4)
             await sink.run(runner, lambda: len(sink.mentions) == 2)
 
     asyncio.run(main())

@@ -280,11 +280,13 @@ def canonical_url(url: str) -> str:
     host = parts.hostname.lower()
     if parts.port and parts.port not in (80, 443):
         host = f"{host}:{parts.port}"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if not _TRACKING.match(k))
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)
+    )
     path = parts.path.rstrip("/") or "/"
-    return urlunsplit(("https" if parts.scheme == "https" else "http", host, path,
-                       urlencode(query), ""))
+    return urlunsplit(
+        ("https" if parts.scheme == "https" else "http", host, path, urlencode(query), "")
+    )
 
 
 def rss_id(url: str) -> str:

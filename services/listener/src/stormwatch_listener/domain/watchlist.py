@@ -127,8 +127,13 @@ def parse_watch_list(data: Any, origin: str = "watch list") -> WatchList:
     if dupes:
         raise WatchListError(f"{origin}: duplicate ids {dupes}")
     for entry in (*watch.organisations, *watch.ambassadors):
-        if not (entry.keywords or entry.hashtags or entry.handles.all_text_handles()
-                or getattr(entry, "names", ()) or entry.name):
+        if not (
+            entry.keywords
+            or entry.hashtags
+            or entry.handles.all_text_handles()
+            or getattr(entry, "names", ())
+            or entry.name
+        ):
             raise WatchListError(f"{origin}: entry {entry.id!r} has nothing to match")
     return watch
 
@@ -201,11 +206,11 @@ def from_targets(targets: Iterable[Target]) -> WatchList:
         handles = Handles(any=tuple(h.removeprefix("@") for h in t.handles))
         if t.kind == "organisation":
             names = [k for k in t.keywords if k != t.name]
-            orgs.append(Organisation(id=t.id, name=t.name, keywords=tuple(names),
-                                     handles=handles))
+            orgs.append(Organisation(id=t.id, name=t.name, keywords=tuple(names), handles=handles))
         else:
-            ambassadors.append(Ambassador(id=t.id, name=t.name, keywords=t.keywords,
-                                          handles=handles))
+            ambassadors.append(
+                Ambassador(id=t.id, name=t.name, keywords=t.keywords, handles=handles)
+            )
     if not orgs:
         raise WatchListError("targets.json: no organisation target to import")
     return WatchList(organisations=tuple(orgs), ambassadors=tuple(ambassadors))
@@ -274,4 +279,3 @@ def hashtags(entries: Iterable[_Entry]) -> list[str]:
 
 def feeds(entries: Iterable[_Entry]) -> list[str]:
     return list(dict.fromkeys(f for e in entries if isinstance(e, Organisation) for f in e.feeds))
-

@@ -63,7 +63,11 @@ class SourceError(Exception):
     """A failure of the connection, classified for the backoff policy."""
 
     def __init__(
-        self, kind: FailureKind, message: str, *, status: int | None = None,
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
         retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)

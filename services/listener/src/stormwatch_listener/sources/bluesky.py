@@ -79,8 +79,12 @@ class BlueskyConnector:
             status = exc.response.status_code
             kind = "rate_limited" if status == 429 else "http"
             raise SourceError(kind, f"bluesky: HTTP {status}", status=status) from exc
-        except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake,
-                TimeoutError) as exc:
+        except (
+            OSError,
+            websockets.ConnectionClosed,
+            websockets.InvalidHandshake,
+            TimeoutError,
+        ) as exc:
             raise SourceError("network", f"bluesky: {type(exc).__name__}: {exc}") from exc
 
     def _event(self, raw: bytes) -> RawEvent:
@@ -120,8 +124,9 @@ class BlueskyConnector:
             batch = missing[i : i + PROFILE_BATCH]
             self.profile_calls.append(batch)
             try:
-                resp = await self.http.get("/xrpc/app.bsky.actor.getProfiles",
-                                           params=[("actors", a) for a in batch])
+                resp = await self.http.get(
+                    "/xrpc/app.bsky.actor.getProfiles", params=[("actors", a) for a in batch]
+                )
                 resp.raise_for_status()
                 found = resp.json().get("profiles", [])
             except (httpx.HTTPError, ValueError) as exc:

@@ -51,5 +51,8 @@ class BudgetMeter:
             self._warned = True
             log.warning(
                 "%s: 80 %% des Monatsbudgets verbraucht (%d/%d) / 80%% of the monthly read "
-                "budget used", self.source, self.state.used, limit,
+                "budget used",
+                self.source,
+                self.state.used,
+                limit,
             )

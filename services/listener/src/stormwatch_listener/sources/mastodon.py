@@ -52,8 +52,9 @@ def _json_default(value: Any) -> Any:
 
 
 class _Listener(StreamListener):  # type: ignore[misc]
-    def __init__(self, stream: str, sink: Callable[[Any], None],
-                 parent_uri: Callable[[Any], str | None]) -> None:
+    def __init__(
+        self, stream: str, sink: Callable[[Any], None], parent_uri: Callable[[Any], str | None]
+    ) -> None:
         super().__init__()
         self.stream = stream
         self._sink = sink
@@ -62,8 +63,11 @@ class _Listener(StreamListener):  # type: ignore[misc]
     def on_update(self, status: Any) -> None:
         parent = self._parent_uri(status)
         raw = json.dumps(status, default=_json_default).encode()
-        self._sink(RawEvent(payload=raw, data={"stream": self.stream, "status": status,
-                                               "parent_uri": parent}))
+        self._sink(
+            RawEvent(
+                payload=raw, data={"stream": self.stream, "status": status, "parent_uri": parent}
+            )
+        )
 
     def handle_heartbeat(self) -> None:
         self._sink(RawEvent(kind="keepalive"))
@@ -100,16 +104,21 @@ class MastodonConnector:
             )
         self.streams = [t.removeprefix("#") for t in hashtags] + ([PUBLIC] if public else [])
         if not self.streams:
-            raise FatalSourceError("mastodon: keine Hashtags und kein public stream / nothing "
-                                   "to stream (hashtags in the watch list or "
-                                   "LISTENER_MASTODON_PUBLIC=true)")
+            raise FatalSourceError(
+                "mastodon: keine Hashtags und kein public stream / nothing "
+                "to stream (hashtags in the watch list or "
+                "LISTENER_MASTODON_PUBLIC=true)"
+            )
         self.no_data_timeout_s: float | None = no_data_timeout_s
         self.last_status: int | None = None
         session = requests.Session()
         session.hooks["response"].append(self._remember_status)
         self.api = Mastodon(
-            api_base_url=api_base_url, access_token=access_token, session=session,
-            ratelimit_method="throw", request_timeout=request_timeout_s,
+            api_base_url=api_base_url,
+            access_token=access_token,
+            session=session,
+            ratelimit_method="throw",
+            request_timeout=request_timeout_s,
             version_check_mode="none",
         )
         self._positions: dict[str, int] = {}
@@ -200,8 +209,12 @@ class MastodonConnector:
         self.last_status = None
         for stream in self.streams:
             listener = _Listener(stream, sink, self._parent_uri)
-            threading.Thread(target=self._run, args=(stream, listener, sink),
-                             name=f"mastodon-{stream}", daemon=True).start()
+            threading.Thread(
+                target=self._run,
+                args=(stream, listener, sink),
+                name=f"mastodon-{stream}",
+                daemon=True,
+            ).start()
         # One stream failing ends this connection (all of them): the runner reconnects
         # every stream and backfills each from its own position.
         while True:

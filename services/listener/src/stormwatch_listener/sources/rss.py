@@ -108,12 +108,14 @@ class RssConnector:
         if resp.status_code == 429 or (resp.status_code == 503 and "retry-after" in resp.headers):
             raise SourceError(
                 "rate_limited" if resp.status_code == 429 else "http",
-                f"rss: {url}: HTTP {resp.status_code}", status=resp.status_code,
+                f"rss: {url}: HTTP {resp.status_code}",
+                status=resp.status_code,
                 retry_after_s=retry_after(resp.headers.get("retry-after"), self._clock()),
             )
         if resp.status_code >= 400:
-            raise SourceError("http", f"rss: {url}: HTTP {resp.status_code}",
-                              status=resp.status_code)
+            raise SourceError(
+                "http", f"rss: {url}: HTTP {resp.status_code}", status=resp.status_code
+            )
         yield RawEvent(kind="connected")
         parsed = feedparser.parse(resp.content, response_headers=dict(resp.headers))
         if not parsed.entries and (parsed.bozo or not parsed.version):
@@ -124,12 +126,20 @@ class RssConnector:
             title = str(parsed.feed.get("title") or url)
             fetched = self._clock().isoformat()
             for entry in parsed.entries:
-                plain = {k: v for k, v in entry.items()
-                         if k in ("link", "title", "summary", "published", "updated", "id",
-                                  "language")}
-                yield RawEvent(payload=json.dumps(plain, default=str).encode(),
-                               data={"entry": plain, "feed_url": url, "feed_title": title,
-                                     "fetched_at": fetched})
+                plain = {
+                    k: v
+                    for k, v in entry.items()
+                    if k in ("link", "title", "summary", "published", "updated", "id", "language")
+                }
+                yield RawEvent(
+                    payload=json.dumps(plain, default=str).encode(),
+                    data={
+                        "entry": plain,
+                        "feed_url": url,
+                        "feed_title": title,
+                        "fetched_at": fetched,
+                    },
+                )
         validators = {}
         if resp.headers.get("etag"):
             validators["etag"] = resp.headers["etag"]
@@ -149,7 +159,9 @@ class RssConnector:
         if "error" in data:
             raise NormalizeError(f"rss: feed not parsable: {data['error']}")
         return rss_mention(
-            data["entry"], feed_url=data["feed_url"], feed_title=data["feed_title"],
+            data["entry"],
+            feed_url=data["feed_url"],
+            feed_title=data["feed_title"],
             fetched_at=datetime.fromisoformat(data["fetched_at"]),
         )
 

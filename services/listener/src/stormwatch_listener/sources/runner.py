@@ -95,8 +95,14 @@ class SourceRunner:
         self._inflight: set[str] = set()
         self.delays: list[tuple[str, float]] = []
         """Every wait the runner decided on, as (reason, seconds): for logs and tests."""
-        self.counts = {"received": 0, "dead_letters": 0, "duplicates": 0, "unmatched": 0,
-                       "reconnects": 0, "published": 0}
+        self.counts = {
+            "received": 0,
+            "dead_letters": 0,
+            "duplicates": 0,
+            "unmatched": 0,
+            "reconnects": 0,
+            "published": 0,
+        }
 
     # --- public ------------------------------------------------------------------------
 
@@ -154,7 +160,8 @@ class SourceRunner:
                     reason = "network"
                     log.warning(
                         "%s: keine Daten seit %.0f s, neu verbinden / no data, reconnecting",
-                        self.name, self.connector.no_data_timeout_s,
+                        self.name,
+                        self.connector.no_data_timeout_s,
                     )
                 except BudgetExhausted as exc:
                     budget = exc
@@ -199,7 +206,9 @@ class SourceRunner:
         except Exception as exc:
             await queue.put(exc)
 
-    async def _next_batch(self, queue: asyncio.Queue[Any], backoff: Backoff) -> list[RawEvent] | None:
+    async def _next_batch(
+        self, queue: asyncio.Queue[Any], backoff: Backoff
+    ) -> list[RawEvent] | None:
         timeout = self.connector.no_data_timeout_s
         try:
             item = await asyncio.wait_for(queue.get(), timeout)
@@ -323,7 +332,11 @@ class SourceRunner:
         log.error(
             "%s: Lesebudget aufgebraucht (%d/%d), Pause bis %s / read budget used up, "
             "paused until %s",
-            self.name, exc.used, exc.limit, exc.resume_at.isoformat(), exc.resume_at.isoformat(),
+            self.name,
+            exc.used,
+            exc.limit,
+            exc.resume_at.isoformat(),
+            exc.resume_at.isoformat(),
         )
         self.delays.append(("budget", wait))
         await self._sleep(wait)

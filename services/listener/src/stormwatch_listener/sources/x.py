@@ -41,8 +41,14 @@ DEFAULT_BASE_URL = "https://api.x.com"
 NO_DATA_TIMEOUT_S = 20.0
 """X sends a keep-alive every 20 s at the latest; silence beyond that is a dead stream."""
 
-TWEET_FIELDS = ["created_at", "lang", "author_id", "public_metrics", "referenced_tweets",
-                "conversation_id"]
+TWEET_FIELDS = [
+    "created_at",
+    "lang",
+    "author_id",
+    "public_metrics",
+    "referenced_tweets",
+    "conversation_id",
+]
 USER_FIELDS = ["username", "public_metrics"]
 EXPANSIONS = ["author_id"]
 
@@ -58,7 +64,7 @@ class BaseUrlAdapter(HTTPAdapter):
         url = request.url or ""
         for origin in X_ORIGINS:
             if url.startswith(origin + "/"):
-                request.url = self.base_url + url[len(origin):]
+                request.url = self.base_url + url[len(origin) :]
                 break
         return super().send(request, *args, **kwargs)
 
@@ -139,7 +145,9 @@ class XConnector:
         search_page_size: int = 100,
     ) -> None:
         if not bearer_token:
-            raise FatalSourceError("x: kein Bearer-Token / no bearer token (LISTENER_X_BEARER_TOKEN)")
+            raise FatalSourceError(
+                "x: kein Bearer-Token / no bearer token (LISTENER_X_BEARER_TOKEN)"
+            )
         self.bearer_token = bearer_token
         self.rules = list(rules)
         self.budget = budget
@@ -163,16 +171,21 @@ class XConnector:
             wanted = {(value, tag) for value, tag in self.rules}
             stale = [r.id for r in current if (r.value, r.tag) not in wanted]
             have = {(r.value, r.tag) for r in current}
-            missing = [tweepy.StreamRule(value=v, tag=t) for v, t in self.rules
-                       if (v, t) not in have]
+            missing = [
+                tweepy.StreamRule(value=v, tag=t) for v, t in self.rules if (v, t) not in have
+            ]
             if stale:
                 admin.delete_rules(stale)
             if missing:
                 response = admin.add_rules(missing)
                 for err in response.errors or []:
                     raise FatalSourceError(f"x: Regel abgelehnt / rule rejected: {err}")
-            log.info("x: %d Regeln aktiv / rules active (%d added, %d removed)",
-                     len(self.rules), len(missing), len(stale))
+            log.info(
+                "x: %d Regeln aktiv / rules active (%d added, %d removed)",
+                len(self.rules),
+                len(missing),
+                len(stale),
+            )
         except tweepy.HTTPException as exc:
             raise _http_error(exc, "rules") from exc
         except requests.RequestException as exc:
@@ -203,8 +216,11 @@ class XConnector:
         stream = _Stream(self.bearer_token, self.base_url, sink)
         thread = threading.Thread(
             target=stream.filter,
-            kwargs={"expansions": EXPANSIONS, "tweet_fields": TWEET_FIELDS,
-                    "user_fields": USER_FIELDS},
+            kwargs={
+                "expansions": EXPANSIONS,
+                "tweet_fields": TWEET_FIELDS,
+                "user_fields": USER_FIELDS,
+            },
             name="x-stream",
             daemon=True,  # a read blocked in requests must never hold the process open
         )
@@ -272,17 +288,24 @@ class XConnector:
             log.debug("x: Suche / search for %s done", tag)
         for tweet_id in sorted(found):
             payload = found[tweet_id]
-            yield RawEvent(payload=json.dumps(payload).encode(), data=payload,
-                           cursor=self._cursor(str(tweet_id)))
+            yield RawEvent(
+                payload=json.dumps(payload).encode(),
+                data=payload,
+                cursor=self._cursor(str(tweet_id)),
+            )
 
     def _search(self, query: str, since_id: str, token: str | None) -> dict[str, Any]:
         remaining = self.budget.remaining()
-        size = self.search_page_size if remaining is None else min(self.search_page_size,
-                                                                    remaining)
+        size = self.search_page_size if remaining is None else min(self.search_page_size, remaining)
         try:
             result: dict[str, Any] = self.client.search_recent_tweets(
-                query, since_id=since_id, max_results=max(10, size), next_token=token,
-                expansions=EXPANSIONS, tweet_fields=TWEET_FIELDS, user_fields=USER_FIELDS,
+                query,
+                since_id=since_id,
+                max_results=max(10, size),
+                next_token=token,
+                expansions=EXPANSIONS,
+                tweet_fields=TWEET_FIELDS,
+                user_fields=USER_FIELDS,
             )
             return result
         except tweepy.BadRequest as exc:
