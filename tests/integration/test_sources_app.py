@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,11 +21,12 @@ from tests.support.processes import Service, wait_for
 
 pytestmark = [pytest.mark.sources, pytest.mark.kafka]
 
-FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Lokalnachrichten</title>
+_WHEN = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Lokalnachrichten</title>
 <item><title>Klinikum Nordstadt: neue Station</title><link>https://n.example/1</link>
-<pubDate>Wed, 11 Mar 2026 09:00:00 GMT</pubDate></item>
+<pubDate>{_WHEN}</pubDate></item>
 <item><title>Stadtfest am Sonntag</title><link>https://n.example/2</link></item>
-</channel></rss>"""
+</channel></rss>""".encode()
 
 
 class _Feed(BaseHTTPRequestHandler):

@@ -24,7 +24,14 @@ from stormwatch_listener.sources.bluesky import REWIND_US, BlueskyConnector
 from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.state import StateStore
 from stormwatch_shared.settings import KafkaSettings
-from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer, MetricDelta
+from test_sources_helpers import (
+    Collector,
+    FakeSleep,
+    KafkaPublisher,
+    LocalServer,
+    MetricDelta,
+    recent_iso,
+)
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
@@ -59,7 +66,7 @@ def post(
     record: dict[str, Any] = {
         "$type": "app.bsky.feed.post",
         "text": text,
-        "createdAt": "2026-03-11T11:59:00.000Z",
+        "createdAt": recent_iso(n),
         "langs": ["de"],
     }
     if reply_to:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -22,6 +23,14 @@ from stormwatch_shared.targets import TargetMatcher
 from stormwatch_shared.topics import MENTIONS_RAW, dlq
 
 from tests.support.kafka_local import read_all
+
+RECENT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+"""Post times for records that go through Kafka: the topics keep 30 days by record time, so
+a fixed date would be deleted by the broker's retention check once the calendar passes it."""
+
+
+def recent_iso(seconds: int = 0) -> str:
+    return (RECENT + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
 class LocalServer:

@@ -25,7 +25,7 @@ from stormwatch_listener.sources.mastodon import MastodonConnector
 from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.state import StateStore
 from stormwatch_shared.settings import KafkaSettings
-from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer
+from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer, recent_iso
 
 pytestmark = pytest.mark.sources
 
@@ -62,7 +62,7 @@ def status(
         "id": str(n),
         "uri": f"https://other.example/users/{user}/statuses/9{n}",
         "url": f"https://other.example/@{user}/9{n}",
-        "created_at": "2026-03-11T11:00:00.000Z",
+        "created_at": recent_iso(n),
         "content": f"<p>{text}</p>",
         "language": "de",
         "spoiler_text": "",

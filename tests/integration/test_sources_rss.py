@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from stormwatch_listener.sources.rss import RssConnector
 from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.state import StateStore
 from stormwatch_shared.settings import KafkaSettings
-from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer
+from test_sources_helpers import RECENT, Collector, FakeSleep, KafkaPublisher, LocalServer
 
 pytestmark = pytest.mark.sources
 
@@ -32,7 +33,8 @@ NOW = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 def rss(items: list[tuple[str, str]]) -> bytes:
     body = "".join(
         f"<item><title>{t}</title><link>{link}</link>"
-        f"<pubDate>Wed, 11 Mar 2026 10:00:00 GMT</pubDate><description>{t}</description></item>"
+        f"<pubDate>{format_datetime(RECENT, usegmt=True)}</pubDate>"
+        f"<description>{t}</description></item>"
         for t, link in items
     )
     return (

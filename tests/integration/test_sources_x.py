@@ -19,7 +19,14 @@ from stormwatch_listener.sources.runner import SourceRunner
 from stormwatch_listener.sources.x import XConnector
 from stormwatch_listener.state import StateStore
 from stormwatch_shared.settings import KafkaSettings
-from test_sources_helpers import Collector, FakeSleep, KafkaPublisher, LocalServer, MetricDelta
+from test_sources_helpers import (
+    Collector,
+    FakeSleep,
+    KafkaPublisher,
+    LocalServer,
+    MetricDelta,
+    recent_iso,
+)
 
 pytestmark = pytest.mark.sources
 
@@ -54,7 +61,7 @@ def tweet(
         "text": text,
         "author_id": f"u-{user}",
         "lang": "de",
-        "created_at": f"2026-03-11T11:{n % 60:02d}:00.000Z",
+        "created_at": recent_iso(n),
         "public_metrics": {"like_count": 1, "retweet_count": 0, "reply_count": 0, "quote_count": 0},
     }
     if reply_to is not None:
