@@ -28,25 +28,40 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def topic_specs(partitions: int = 6) -> list[TopicSpec]:
+def topic_specs(
+    partitions: int = 6, *, mentions_days: int = 30, alerts_days: int = 365
+) -> list[TopicSpec]:
     """The topics stormwatch needs, with retention from the privacy defaults.
 
     Raw and scored mentions hold post texts (possibly health data, GDPR Art. 9), so they are
     kept 30 days; alerts and the audit trail one year; the detector changelog is compacted
-    because it is state, not history.
+    because it is state, not history. Its ``max.compaction.lag.ms`` and ``segment.ms`` bound
+    how long a state superseded by an erasure (``stormwatch forget``) stays on disk: without
+    them the old record could sit in the active segment, uncompacted, for a week.
     """
-    thirty_days = str(30 * DAY_MS)
-    year = str(365 * DAY_MS)
+    mentions = str(mentions_days * DAY_MS)
+    alerts = str(alerts_days * DAY_MS)
     specs = [
-        TopicSpec(MENTIONS_RAW, partitions, {"retention.ms": thirty_days}),
-        TopicSpec(MENTIONS_SCORED, partitions, {"retention.ms": thirty_days}),
-        TopicSpec(ALERTS, partitions, {"retention.ms": year}),
+        TopicSpec(MENTIONS_RAW, partitions, {"retention.ms": mentions}),
+        TopicSpec(MENTIONS_SCORED, partitions, {"retention.ms": mentions}),
+        TopicSpec(ALERTS, partitions, {"retention.ms": alerts}),
         TopicSpec(
             DETECTOR_CHANGELOG,
             partitions,
-            {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+            {
+                "cleanup.policy": "compact",
+                "min.compaction.lag.ms": "60000",
+                "max.compaction.lag.ms": str(DAY_MS),
+                "segment.ms": str(DAY_MS),
+                "delete.retention.ms": str(DAY_MS),
+            },
         ),
     ]
     for base in (MENTIONS_RAW, MENTIONS_SCORED, ALERTS):
-        specs.append(TopicSpec(dlq(base), 1, {"retention.ms": thirty_days}))
+        specs.append(TopicSpec(dlq(base), 1, {"retention.ms": mentions}))
+    for spec in specs:
+        # Retention counts from when we stored a record, not from when it was posted: a
+        # backfilled old post or a replayed drill must not be deleted on arrival. Event
+        # time travels in the payload (``occurred_at``), where the detector reads it.
+        spec.config["message.timestamp.type"] = "LogAppendTime"
     return specs

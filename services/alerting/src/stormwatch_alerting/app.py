@@ -153,7 +153,6 @@ def build_app(
                         encode(alert),
                         alerts_topic,
                         key=alert.target_id.encode(),
-                        timestamp_ms=int(alert.occurred_at.timestamp() * 1000),
                         no_confirm=True,
                     )
                 )

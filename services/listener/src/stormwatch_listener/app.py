@@ -68,7 +68,6 @@ async def publish_source(
                 encode(event),
                 topic,
                 key=event.target_id.encode(),
-                timestamp_ms=int(event.occurred_at.timestamp() * 1000),
                 no_confirm=True,
             )
             pending.append(fut)

@@ -105,7 +105,6 @@ def build_app(
                         encode(event),
                         scored_topic,
                         key=event.target_id.encode(),
-                        timestamp_ms=int(event.occurred_at.timestamp() * 1000),
                         no_confirm=True,
                     )
                 )
