@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stormwatch_sentiment.cli",
         "stormwatch_alerting.series_cli",
         "stormwatch_alerting.cli",
+        "stormwatch_listener.cli",
+        "stormwatch_cli.forget",
     ):
         module = importlib.import_module(module_name)
         module.register(sub)

@@ -6,11 +6,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from stormwatch_shared.events import DeadLettered
-from stormwatch_shared.settings import KafkaSettings
+from stormwatch_shared.settings import KafkaSettings, RetentionSettings, load_settings
 from stormwatch_shared.topics import TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,28 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
+def ensure_topics(
+    settings: KafkaSettings,
+    specs: Iterable[TopicSpec] | None = None,
+    *,
+    altered: list[str] | None = None,
+) -> list[str]:
     """Create missing topics and align their configs; returns the names that were created.
 
     Topics are created explicitly (auto-creation is off on our brokers) so partitions,
-    retention and compaction are what the design needs, not the broker's defaults.
+    retention and compaction are what the design needs, not the broker's defaults. Existing
+    topics get their configs aligned too (incremental alter: other keys stay as they are),
+    so a shorter retention decided later reaches data that is already stored; the names of
+    topics changed that way are appended to ``altered``.
     """
-    specs = list(specs if specs is not None else topic_specs(settings.partitions))
+    if specs is None:
+        retention = load_settings(RetentionSettings)
+        specs = topic_specs(
+            settings.partitions,
+            mentions_days=retention.mentions_days,
+            alerts_days=retention.alerts_days,
+        )
+    specs = list(specs)
     admin = KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers.split(","), client_id="stormwatch-admin"
     )
@@ -42,6 +57,9 @@ def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | None = N
         for spec in specs:
             name = settings.topic(spec.name)
             if name in existing:
+                changed = bool(spec.config) and _align_configs(admin, name, spec.config)
+                if changed and altered is not None:
+                    altered.append(name)
                 continue
             try:
                 admin.create_topics(
@@ -53,6 +71,22 @@ def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | None = N
     finally:
         admin.close()
     return created
+
+
+def _align_configs(admin: KafkaAdminClient, topic: str, wanted: dict[str, str]) -> bool:
+    """Set the keys of ``wanted`` whose current value differs; True when something changed."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(wanted))
+    described = admin.describe_configs([resource], config_filter="all")
+    current = {
+        key: str(entry.get("value") if isinstance(entry, dict) else entry)
+        for key, entry in described.get("topic", {}).get(topic, {}).items()
+    }
+    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if not changes:
+        return False
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, changes)])
+    log.info("Topic %s: Konfiguration angeglichen / configs aligned: %s", topic, changes)
+    return True
 
 
 def dead_letter(

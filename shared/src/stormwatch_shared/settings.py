@@ -7,9 +7,11 @@ the environment variable, never with a stack trace or, worse, a silent default.
 
 from __future__ import annotations
 
-from typing import TypeVar
+import os
+from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -49,18 +51,80 @@ class KafkaSettings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
 
+class RetentionSettings(BaseSettings):
+    """How long personal data is kept (GDPR Art. 5(1)(e)); see docs/privacy.md.
+
+    The same figures drive the Kafka topics' ``retention.ms`` (``stormwatch topics ensure``
+    also aligns existing topics) and the purge of the alerting state database.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STORMWATCH_RETENTION_", extra="ignore")
+
+    mentions_days: int = Field(
+        default=30, ge=1, le=3650, description="Raw and scored mentions (post texts) in Kafka."
+    )
+    alerts_days: int = Field(
+        default=365, ge=1, le=3650, description="Alerts topic and closed alerts in the state DB."
+    )
+    audit_days: int = Field(default=365, ge=1, le=3650, description="Delivery audit log.")
+    texts_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Quoted post texts, handles and links in stored alert evidence.",
+    )
+
+
 def env_name(cls: type[BaseSettings], field: str) -> str:
     prefix = str(cls.model_config.get("env_prefix", ""))
     return f"{prefix}{field}".upper()
 
 
+def _is_secret(annotation: Any) -> bool:
+    args = getattr(annotation, "__args__", ())
+    return annotation is SecretStr or SecretStr in args
+
+
+def secret_file_values(cls: type[BaseSettings]) -> dict[str, SecretStr]:
+    """Secrets named by ``<VARIABLE>_FILE`` (Docker/Kubernetes secret files), per secret field.
+
+    A secret in a file never shows in ``ps``, ``docker inspect`` or a crash dump of the
+    environment. Setting both the variable and its ``_FILE`` is refused: which one wins would
+    be a guess. Errors name the variable and the file, never the content.
+    """
+    out: dict[str, SecretStr] = {}
+    for name, info in cls.model_fields.items():
+        if not _is_secret(info.annotation):
+            continue
+        var = env_name(cls, name)
+        path = os.environ.get(f"{var}_FILE")
+        if not path:
+            continue
+        if os.environ.get(var):
+            raise SettingsError(
+                "Konfigurationsfehler / configuration error:\n"
+                f"  {var} und / and {var}_FILE: nur eines setzen / set only one of them"
+            )
+        try:
+            value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                "Konfigurationsfehler / configuration error:\n"
+                f"  {var}_FILE: Datei nicht lesbar / cannot read {path!r} "
+                f"({type(exc).__name__})"
+            ) from None
+        out[name] = SecretStr(value)
+    return out
+
+
 def load_settings(cls: type[S]) -> S:
     """Build settings from the environment or exit with a message naming each bad variable.
 
-    Values are not echoed: a mistyped secret must not end up in a log.
+    Values are not echoed: a mistyped secret must not end up in a log. Secret fields may
+    also come from a file named by ``<VARIABLE>_FILE``.
     """
     try:
-        return cls()
+        return cls(**secret_file_values(cls))
     except PydanticSettingsError as exc:
         # Raised before validation when a value cannot even be parsed (e.g. bad JSON).
         raise SettingsError(

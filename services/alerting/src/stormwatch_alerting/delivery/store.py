@@ -7,9 +7,11 @@ hop; WAL keeps the crisis-room reads from blocking the pipeline's writes.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ CREATE INDEX IF NOT EXISTS audit_provider_id ON audit(provider_id);
 CREATE TABLE IF NOT EXISTS used_nonces (nonce TEXT PRIMARY KEY, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sms_log (at TEXT NOT NULL, person TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS erasures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+    subject_digest TEXT NOT NULL, counts TEXT NOT NULL);
 """
 
 
@@ -267,3 +272,142 @@ class Store:
 
     def put(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?,?)", (key, value))
+
+    # privacy: erasure (Art. 17) and retention (Art. 5(1)(e)) ------------------------
+    def strip_posts(self, erase: Callable[[Mapping[str, Any]], bool]) -> int:
+        """Drop the quoted top posts ``erase`` selects from every stored alert event."""
+        removed = 0
+        rows = self.db.execute("SELECT alert_id, payload FROM alert_events").fetchall()
+        for row in rows:
+            payload = json.loads(row["payload"])
+            posts = (payload.get("evidence") or {}).get("top_posts") or []
+            kept = [p for p in posts if not erase(p)]
+            if len(kept) != len(posts):
+                removed += len(posts) - len(kept)
+                payload["evidence"]["top_posts"] = kept
+                self.save_event(row["alert_id"], payload)
+        return removed
+
+    def redact_audit(self, needles: Iterable[str]) -> int:
+        """Blank audit details that contain any of ``needles`` (case-insensitive)."""
+        wanted = [n.casefold() for n in needles if n]
+        if not wanted:
+            return 0
+        hits = [
+            r["id"]
+            for r in self.db.execute("SELECT id, detail FROM audit WHERE detail IS NOT NULL")
+            if any(n in r["detail"].casefold() for n in wanted)
+        ]
+        self.db.executemany(
+            "UPDATE audit SET detail='[gelöscht / erased]' WHERE id=?", [(i,) for i in hits]
+        )
+        return len(hits)
+
+    def erase_target(self, target_id: str) -> dict[str, int]:
+        """Everything kept about one target's alerts: for an ambassador who withdrew consent."""
+        groups = (group_from_json(r["data"]) for r in self.db.execute("SELECT data FROM groups"))
+        ids = {g.alert_id for g in groups if g.target_id == target_id}
+        for row in self.db.execute("SELECT alert_id, payload FROM alert_events").fetchall():
+            if json.loads(row["payload"]).get("target_id") == target_id:
+                ids.add(row["alert_id"])
+        counts = {"alerts": len(ids), "audit": 0, "outbox": 0}
+        for aid in ids:
+            self.db.execute("DELETE FROM groups WHERE alert_id=?", (aid,))
+            self.db.execute("DELETE FROM alert_events WHERE alert_id=?", (aid,))
+            counts["audit"] += self.db.execute(
+                "DELETE FROM audit WHERE alert_id=?", (aid,)
+            ).rowcount
+            # idempotency keys and alert event ids start with "<alert_id>|"
+            prefix = (len(aid) + 1, aid + "|")
+            counts["outbox"] += self.db.execute(
+                "DELETE FROM outbox WHERE substr(key, 1, ?) = ?", prefix
+            ).rowcount
+            self.db.execute("DELETE FROM sent WHERE substr(key, 1, ?) = ?", prefix)
+            self.db.execute("DELETE FROM seen_events WHERE substr(event_id, 1, ?) = ?", prefix)
+            self._forget_kv(aid)
+        for row in self.db.execute("SELECT id, data FROM silences").fetchall():
+            if json.loads(row["data"]).get("target_id") == target_id:
+                self.db.execute("DELETE FROM silences WHERE id=?", (row["id"],))
+        return counts
+
+    def _forget_kv(self, alert_id: str) -> None:
+        """Per-alert bookkeeping keys look like ``<what>:<alert_id>``."""
+        suffix = ":" + alert_id
+        self.db.execute("DELETE FROM kv WHERE substr(key, ?) = ?", (-len(suffix), suffix))
+
+    def purge(
+        self,
+        now: datetime,
+        *,
+        alerts_days: int = 365,
+        audit_days: int = 365,
+        texts_days: int = 30,
+    ) -> dict[str, int]:
+        """Delete what outlived its retention; returns counts per kind (for the log).
+
+        Closed alerts and their bookkeeping go after ``alerts_days``; audit rows after
+        ``audit_days``; quoted post texts, handles and links in alert evidence after
+        ``texts_days`` (the alert itself, with its counts, stays). Open alerts are kept.
+        """
+        alerts_cut = _iso(now - timedelta(days=alerts_days)) or ""
+        texts_cut = _iso(now - timedelta(days=texts_days)) or ""
+        audit_cut = _iso(now - timedelta(days=audit_days)) or ""
+        counts = {"alerts": 0, "texts": 0, "audit": 0}
+        open_ids = set()
+        for row in self.db.execute("SELECT data FROM groups").fetchall():
+            g = group_from_json(row["data"])
+            if g.open:
+                open_ids.add(g.alert_id)
+            elif (_iso(g.resolved_at or g.updated_at) or "") < alerts_cut:
+                self.db.execute("DELETE FROM groups WHERE alert_id=?", (g.alert_id,))
+                counts["alerts"] += 1
+                self._forget_kv(g.alert_id)
+        for row in self.db.execute("SELECT alert_id, payload FROM alert_events").fetchall():
+            if row["alert_id"] in open_ids:
+                continue
+            payload = json.loads(row["payload"])
+            last = _iso(_dt(payload.get("resolved_at") or payload.get("occurred_at"))) or ""
+            if last < alerts_cut:
+                self.db.execute("DELETE FROM alert_events WHERE alert_id=?", (row["alert_id"],))
+                continue
+            posts = (payload.get("evidence") or {}).get("top_posts") or []
+            if posts and last < texts_cut:
+                payload["evidence"]["top_posts"] = []
+                payload["privacy"] = {"top_posts_removed": len(posts), "reason": "retention"}
+                self.save_event(row["alert_id"], payload)
+                counts["texts"] += len(posts)
+        counts["audit"] = self.db.execute("DELETE FROM audit WHERE at < ?", (audit_cut,)).rowcount
+        for table, col in (
+            ("seen_events", "at"),
+            ("sent", "at"),
+            ("used_nonces", "at"),
+            ("sms_log", "at"),
+        ):
+            self.db.execute(f"DELETE FROM {table} WHERE {col} < ?", (alerts_cut,))  # noqa: S608
+        self.db.execute(
+            "DELETE FROM outbox WHERE state != 'pending' AND created_at < ?", (alerts_cut,)
+        )
+        self.put("privacy.last_purge", _iso(now) or "")
+        return counts
+
+    def purge_due(self, now: datetime, every: timedelta = timedelta(days=1)) -> bool:
+        last = _dt(self.get("privacy.last_purge"))
+        return last is None or now - last >= every
+
+    def erasure_salt(self) -> bytes:
+        """Per-installation random salt, so erasure digests cannot be matched across sites."""
+        value = self.get("privacy.erasure_salt")
+        if value is None:
+            value = secrets.token_hex(32)
+            self.put("privacy.erasure_salt", value)
+        return bytes.fromhex(value)
+
+    def log_erasure(self, at: datetime, kind: str, digest: str, counts: Mapping[str, int]) -> None:
+        self.db.execute(
+            "INSERT INTO erasures(at, kind, subject_digest, counts) VALUES (?,?,?,?)",
+            (_iso(at), kind, digest, json.dumps(dict(counts), sort_keys=True)),
+        )
+
+    def erasures(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM erasures ORDER BY id").fetchall()
+        return [{**dict(r), "counts": json.loads(r["counts"])} for r in rows]
