@@ -13,6 +13,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from stormwatch_shared.codec import encode
 from stormwatch_shared.events import DeadLettered
+from stormwatch_shared.observability import instrument
 from stormwatch_shared.scenario import ReadProblems
 from stormwatch_shared.service import make_broker
 from stormwatch_shared.settings import KafkaSettings
@@ -97,6 +98,7 @@ def build_app(settings: ListenerSettings, kafka: KafkaSettings) -> FastStream:
         return build_live_app(settings, kafka)
     broker = make_broker(kafka, "stormwatch-listener")
     app = FastStream(broker, logger=log)
+    instrument(app, broker, "listener", kafka=kafka)
     matcher = TargetMatcher(load_targets(settings.watch_list))
     problems = ReadProblems()
     assert settings.replay_dir is not None
@@ -164,6 +166,7 @@ def build_live_app(settings: ListenerSettings, kafka: KafkaSettings) -> FastStre
     """A live source: runs until stopped; the cursor moves only after Kafka's ack."""
     broker = make_broker(kafka, "stormwatch-listener")
     app = FastStream(broker, logger=log)
+    instrument(app, broker, "listener", kafka=kafka)
     assert settings.watchlist is not None
     loaded = load_watch_list(settings.watchlist, datetime.now(UTC).date())
     matcher = WatchMatcher(loaded.targets, follow_accounts(loaded.entries))
