@@ -22,12 +22,19 @@ setup: uv kafka-jars ## install Python dependencies (uv) and the Kafka broker ja
 kafka-jars:
 	@$(KAFKA) fetch
 
-system-deps: ## Prometheus and Alertmanager from Debian, if missing (needs root)
-	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
-	  (command -v amtool >/dev/null 2>&1) || { \
-	  echo "installing prometheus + alertmanager (Debian) ..."; \
-	  (apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null 2>&1 || \
-	   (apt-get update -qq >/dev/null && apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null)); }
+system-deps: ## Prometheus, Alertmanager and Chromium from Debian, if missing (needs root)
+	@missing=""; \
+	for tool in prometheus:prometheus promtool:prometheus amtool:prometheus-alertmanager \
+	            chromium:chromium; do \
+	  command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing ..."; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && apt-get install -y -qq $$missing >/dev/null; } || \
+	  { echo "could not install$$missing: run as root or install them yourself"; exit 1; }; \
+	fi
 
 test: setup system-deps ## all tests: unit, integration on a real Kafka broker, end to end
 	$(PY) -m pytest tests
