@@ -1,0 +1,692 @@
+"""Pipeline benchmark on the real broker: throughput, the relay ceiling, alert latency, memory.
+
+What is measured, all on this machine, the services as separate processes (as an operator
+runs them):
+
+- ``pipeline_mentions_per_s``: a burst of ``N_TIMED`` MentionReceived events (a synthetic
+  drill-format scenario of a few hundred targets, read, matched and encoded with the
+  listener's own functions before timing) is published as fast as the producer goes into
+  ``mentions.raw.v1``; sentiment (offline default model) scores them into
+  ``mentions.scored.v1``; alerting runs the detector. Timed from the first publish to the
+  moment the alerting group has committed every scored mention. Because the whole burst is
+  in Kafka long before the services catch up, this is also the backpressure check: the
+  consumer lag peaks (recorded) and must drain, and each service's peak RSS is recorded.
+- ``relay_mentions_per_s``: the same burst, the same topics, but the two consumers are
+  pass-through FastStream apps with the services' batch settings that do no work (copy the
+  bytes, commit). The ceiling of Kafka + client + framework on this machine; measured in the
+  same run so both see the same load.
+- ``alert_latency_p99_s``: after the burst has drained, ``STORMS`` targets get a storm of
+  negative mentions from new authors in one five-minute bucket with timestamps a few minutes
+  old; then, one target at a time, the mention that closes that bucket (the one that makes
+  the detector cross its threshold) is published and the time until the alert email arrives
+  at a local SMTP server is taken.
+- ``listener_replay_mentions_per_s`` and ``peak_rss_mb_listener``: the real listener process
+  replaying the same scenario file into its own topics (no consumers).
+
+Run alone: ``.venv/bin/python bench/bench_pipeline.py`` (needs Java for the local broker, or
+``STORMWATCH_BENCH_KAFKA=host:port``); ``bench/run.py`` runs it with the other benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import email
+import email.policy
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[1]
+SHARED_SENTIMENT = ROOT.parent / "shared" / "data" / "sentiment"
+KAFKA_SH = ROOT / "deploy" / "kafka-local" / "kafka.sh"
+
+N_TIMED = int(os.environ.get("BENCH_PIPELINE_MENTIONS", "100000"))
+N_WARMUP = 2_000
+N_TARGETS = 300
+SPAN_S = 2 * 86400
+"""Two days: the detector needs a day of history per target before it may alert."""
+BUCKET_S = 300
+STORMS = 20
+STORM_SIZE = 40
+PARTITIONS = 6
+
+_FALLBACK_TEXTS = [
+    "Danke an das ganze Team, ich habe mich gut aufgehoben gefühlt.",
+    "Stundenlang in der Notaufnahme gewartet, niemand hat sich gekümmert.",
+    "Heute Tag der offenen Tür, kommt vorbei!",
+    "Great care, thank you so much to the nurses on ward 3.",
+    "The food was cold and the room was dirty. Never again.",
+    "Bericht im Lokalradio heute um 18 Uhr.",
+    "Die Hygiene auf Station ist katastrophal, ein Skandal.",
+    "Neue Parkplätze am Haupteingang ab Montag.",
+]
+
+STORM_TEXTS = [
+    "Skandal! Die Hygiene auf Station ist katastrophal, nie wieder!",
+    "Was für eine Schande, Patienten stundenlang ohne Hilfe liegen lassen.",
+    "Unverschämt und respektlos, so behandelt man keine Menschen. Wütend!",
+    "Disgusting, they left my mother waiting for hours. Shame on you!",
+    "Katastrophe in der Notaufnahme, niemand kümmert sich, furchtbar.",
+]
+
+
+def _texts() -> list[tuple[str, str]]:
+    """Real tweets with their language (the sentiment dev sets beside the repo) for realistic
+    lengths and model work; a small built-in set where that folder is missing."""
+    out: list[tuple[str, str]] = []
+    for name in ("sb10k_de_dev", "potts_de_dev", "umsab_de_val", "tweeteval_en_val"):
+        path = SHARED_SENTIMENT / f"{name}.tsv"
+        if path.is_file():
+            with path.open(encoding="utf-8", newline="") as fh:
+                rows = list(csv.reader(fh, delimiter="\t"))[1:]
+            out.extend((r[1], name.split("_")[1]) for r in rows if len(r) > 1 and r[1].strip())
+    return out or [(t, "de") for t in _FALLBACK_TEXTS]
+
+
+def _handle(i: int) -> str:
+    return f"@bench_t{i:03d}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_scenario(
+    directory: Path, events: int, end: float, targets: int = N_TARGETS, seed: int = 7
+) -> None:
+    """A drill-format scenario (``targets.json`` + ``mentions.jsonl``) with at least
+    ``events`` mention-target pairs over ``SPAN_S`` seconds before ``end``."""
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "targets.json").write_bytes(
+        orjson.dumps(
+            [
+                {
+                    "id": f"t{i:03d}",
+                    "kind": "organisation" if i % 25 == 0 else "ambassador",
+                    "name": f"Bench Target {i}",
+                    "keywords": [],
+                    "handles": [_handle(i)],
+                }
+                for i in range(targets)
+            ]
+        )
+    )
+    texts = _texts()
+    # Skewed popularity: a few targets get much more attention, like a hospital vs. its staff.
+    weights = [1.0 / (1 + i) ** 0.6 for i in range(targets)]
+    n = int(events / 1.03) + 1
+    times = sorted(rng.uniform(end - SPAN_S, end - 1) for _ in range(n))
+    with (directory / "mentions.jsonl").open("wb") as fh:
+        for k, at in enumerate(times):
+            chosen = rng.choices(range(targets), weights)
+            if rng.random() < 0.05:
+                chosen.append(rng.randrange(targets))
+            handles = " ".join(_handle(i) for i in dict.fromkeys(chosen))
+            source = rng.choice(("x", "mastodon", "bluesky"))
+            text, lang = rng.choice(texts)
+            fh.write(
+                orjson.dumps(
+                    {
+                        "id": f"{source}:{k:09d}",
+                        "source": source,
+                        "created_at": _iso(at),
+                        "text": f"{handles} {text}",
+                        # Most sources say the language; some posts come without.
+                        "lang": lang if rng.random() < 0.85 else None,
+                        "author": {
+                            "id": f"u{rng.randrange(40_000)}",
+                            "handle": f"@user{k % 40_000}",
+                            "followers": rng.randrange(5, 3000),
+                        },
+                        "url": f"https://example.invalid/{k}",
+                        "in_reply_to": None,
+                        "metrics": {"likes": rng.randrange(10), "reposts": 0, "replies": 0},
+                    }
+                )
+                + b"\n"
+            )
+
+
+Payload = tuple[bytes, bytes, int]
+
+
+def _encode_mentions(directory: Path, mentions: list[Any] | None = None) -> list[Payload]:
+    """What the listener would publish for a scenario, with its own functions."""
+    from stormwatch_listener.domain.matching import received_events
+    from stormwatch_shared.codec import encode
+    from stormwatch_shared.scenario import ReadProblems, iter_mentions
+    from stormwatch_shared.targets import TargetMatcher, load_targets
+
+    matcher = TargetMatcher(load_targets(directory / "targets.json"))
+    source = (
+        mentions
+        if mentions is not None
+        else iter_mentions(directory / "mentions.jsonl", ReadProblems())
+    )
+    out: list[Payload] = []
+    for mention in source:
+        for event in received_events(mention, matcher):
+            out.append(
+                (
+                    event.target_id.encode(),
+                    encode(event),
+                    int(event.occurred_at.timestamp() * 1000),
+                )
+            )
+    return out
+
+
+def _mention(mid: str, at: float, text: str, author: str, followers: int, reply: str | None) -> Any:
+    from stormwatch_shared.events import Mention
+
+    return Mention.model_validate(
+        {
+            "id": mid,
+            "source": "x",
+            "created_at": _iso(at),
+            "text": text,
+            "lang": "de",
+            "author": {"id": author, "handle": f"@{author}", "followers": followers},
+            "url": f"https://example.invalid/{mid}",
+            "in_reply_to": reply,
+            "metrics": {"likes": 0, "reposts": 0, "replies": 0},
+        }
+    )
+
+
+def storm_payloads(directory: Path, bucket: int) -> tuple[list[Payload], list[tuple[str, Payload]]]:
+    """A storm per chosen target inside ``bucket``, and per target the mention that closes
+    that bucket (event time past its end plus the detector's grace)."""
+    rng = random.Random(11)
+    chosen = list(range(5, N_TARGETS, N_TARGETS // STORMS))[:STORMS]
+    storm: list[Any] = []
+    closers: list[tuple[str, Payload]] = []
+    start = bucket * BUCKET_S
+    for i in chosen:
+        for j in range(STORM_SIZE):
+            storm.append(
+                _mention(
+                    f"x:storm{i:03d}{j:03d}",
+                    start + 5 + j * (200 / STORM_SIZE),
+                    f"{_handle(i)} {rng.choice(STORM_TEXTS)}",
+                    f"stormer{i}_{j}",
+                    rng.randrange(500, 4000),
+                    f"x:post{i:03d}",
+                )
+            )
+    storm.sort(key=lambda m: m.created_at)
+    for n, i in enumerate(chosen):
+        closer = _mention(
+            f"x:close{i:03d}",
+            start + BUCKET_S + 61 + n,
+            f"{_handle(i)} Heute Tag der offenen Tür.",
+            f"closer{i}",
+            10,
+            None,
+        )
+        (payload,) = _encode_mentions(directory, [closer])
+        closers.append((f"t{i:03d}", payload))
+    return _encode_mentions(directory, storm), closers
+
+
+# --------------------------------------------------------------------------- processes
+class Proc:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def peak_rss_mb(self) -> float | None:
+        """VmHWM: the resident high-water mark of the process over its whole life."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+        return round(int(match.group(1)) / 1024, 1) if match else None
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def service(name: str, env: dict[str, str], log_dir: Path) -> Proc:
+    return Proc(name, ["-m", "stormwatch_cli", "run", name], env, log_dir)
+
+
+# --------------------------------------------------------------------------- SMTP sink
+class MailSink:
+    """A local SMTP server that notes when each alert email arrived, by alert id."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.arrived: dict[str, float] = {}
+        self.count = 0
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                now = time.monotonic()
+                msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                body = msg.get_body(("plain",))
+                text = body.get_content() if body is not None else ""
+                found = re.search(r"alert id: (\S+)", str(text))
+                with sink.lock:
+                    sink.count += 1
+                    if found:
+                        sink.arrived.setdefault(found.group(1), now)
+                return "250 OK"
+
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        self.port = port
+
+    def __enter__(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+    def arrival(self, alert_id: str) -> float | None:
+        with self.lock:
+            return self.arrived.get(alert_id)
+
+
+# --------------------------------------------------------------------------- Kafka helpers
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    configured = os.environ.get("STORMWATCH_BENCH_KAFKA") or os.environ.get("STORMWATCH_TEST_KAFKA")
+    if configured:
+        yield configured
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = Path(tempfile.mkdtemp(prefix="stormwatch-bench-kafka-"))
+    subprocess.run([str(KAFKA_SH), "start", str(port), str(data)], check=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(KAFKA_SH), "stop", str(data)], check=False)
+
+
+class Kafka:
+    """Producer and offset probes in the benchmark's own event loop."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    async def __aenter__(self) -> Kafka:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka.admin import AIOKafkaAdminClient
+        from stormwatch_shared.kafka import PRODUCER_DEFAULTS
+
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **PRODUCER_DEFAULTS)
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        for client in (self.producer, self.admin, self.consumer):
+            await client.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def publish(self, topic: str, payloads: list[Payload]) -> None:
+        pending = []
+        for key, value, ts in payloads:
+            pending.append(await self.producer.send(topic, value, key=key, timestamp_ms=ts))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+
+    async def committed(self, group: str, topic: str) -> int:
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        offsets = await self.admin.list_consumer_group_offsets(group, partitions=tps)
+        return sum(m.offset for m in offsets.values() if m is not None and m.offset > 0)
+
+    async def end(self, topic: str) -> int:
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum((await self.consumer.end_offsets(tps)).values())
+
+
+async def _wait_committed(
+    kafka: Kafka, group: str, topic: str, want: int, within_s: float, procs: list[Proc]
+) -> float:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if await kafka.committed(group, topic) >= want:
+                return time.monotonic()
+        except Exception:
+            pass
+        for p in procs:
+            if p.proc.poll() is not None:
+                raise RuntimeError(f"{p.name} exited ({p.proc.returncode}); see {p.log_path}")
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{group} did not commit {want} records of {topic} in {within_s:.0f} s")
+
+
+def _env(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        "STORMWATCH_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "STORMWATCH_KAFKA_TOPIC_PREFIX": prefix,
+        "STORMWATCH_KAFKA_PARTITIONS": str(PARTITIONS),
+        "SENTIMENT_METRICS_PORT": "0",
+        "ALERTING_METRICS_PORT": "0",
+        "LISTENER_METRICS_PORT": "0",
+        "STORMWATCH_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def _topics(bootstrap: str, prefix: str) -> Any:
+    from stormwatch_shared.kafka import ensure_topics
+    from stormwatch_shared.settings import KafkaSettings
+
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS)
+    ensure_topics(kafka)
+    return kafka
+
+
+async def _burst(
+    kafka: Kafka,
+    settings: Any,
+    warmup: list[Payload],
+    timed: list[Payload],
+    last_group: str,
+    last_topic: str,
+    procs: list[Proc],
+    lag_groups: list[tuple[str, str]],
+) -> dict[str, Any]:
+    from stormwatch_shared.topics import MENTIONS_RAW
+
+    raw = settings.topic(MENTIONS_RAW)
+    await kafka.publish(raw, warmup)
+    await _wait_committed(kafka, last_group, last_topic, len(warmup), 180, procs)
+    max_lag = {g: 0 for g, _ in lag_groups}
+    stop = asyncio.Event()
+
+    async def watch_lag() -> None:
+        while not stop.is_set():
+            for group, topic in lag_groups:
+                with contextlib.suppress(Exception):
+                    lag = await kafka.end(topic) - await kafka.committed(group, topic)
+                    max_lag[group] = max(max_lag[group], lag)
+            await asyncio.sleep(0.5)
+
+    watcher = asyncio.create_task(watch_lag())
+    started = time.monotonic()
+    await kafka.publish(raw, timed)
+    published = time.monotonic()
+    total = len(warmup) + len(timed)
+    done = await _wait_committed(kafka, last_group, last_topic, total, 600, procs)
+    stop.set()
+    await watcher
+    return {
+        "seconds": done - started,
+        "publish_seconds": published - started,
+        "per_s": len(timed) / (done - started),
+        "max_lag": max_lag,
+    }
+
+
+async def run_relay(
+    bootstrap: str, warmup: list[Payload], timed: list[Payload], log_dir: Path
+) -> dict[str, Any]:
+    from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED
+
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    settings = _topics(bootstrap, prefix)
+    env = _env(bootstrap, prefix)
+    raw, scored = settings.topic(MENTIONS_RAW), settings.topic(MENTIONS_SCORED)
+    me = str(HERE)
+    procs = [
+        Proc("relay-1", [me, "relay", raw, scored, "relay-1", "512"], env, log_dir),
+        Proc("relay-2", [me, "relay", scored, "", "relay-2", "1000"], env, log_dir),
+    ]
+    try:
+        async with Kafka(bootstrap) as kafka:
+            out = await _burst(
+                kafka,
+                settings,
+                warmup,
+                timed,
+                "relay-2",
+                scored,
+                procs,
+                [("relay-1", raw), ("relay-2", scored)],
+            )
+    finally:
+        for p in procs:
+            p.stop()
+    return out
+
+
+async def run_pipeline(
+    bootstrap: str,
+    warmup: list[Payload],
+    timed: list[Payload],
+    scenario: Path,
+    storm_bucket: int,
+    log_dir: Path,
+) -> dict[str, Any]:
+    from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED
+
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    settings = _topics(bootstrap, prefix)
+    raw, scored = settings.topic(MENTIONS_RAW), settings.topic(MENTIONS_SCORED)
+    storm, closers = storm_payloads(scenario, storm_bucket)
+    with MailSink() as mail:
+        env = _env(
+            bootstrap,
+            prefix,
+            ALERTING_SMTP_PORT=str(mail.port),
+            ALERTING_EMAIL_TO="krisenstab@example.org",
+        )
+        procs = {n: service(n, env, log_dir) for n in ("alerting", "sentiment")}
+        try:
+            async with Kafka(bootstrap) as kafka:
+                burst = await _burst(
+                    kafka,
+                    settings,
+                    warmup,
+                    timed,
+                    "stormwatch-alerting",
+                    scored,
+                    list(procs.values()),
+                    [("stormwatch-sentiment", raw), ("stormwatch-alerting", scored)],
+                )
+                total = len(warmup) + len(timed)
+                await kafka.publish(raw, storm)
+                total += len(storm)
+                await _wait_committed(
+                    kafka, "stormwatch-alerting", scored, total, 120, list(procs.values())
+                )
+                latencies: dict[str, float] = {}
+                # The detector names an alert after its target and the end of the bucket
+                # that raised it: the storm's bucket, closed by the mention sent here.
+                storm_end = (storm_bucket + 1) * BUCKET_S
+                for target, payload in closers:
+                    sent = time.monotonic()
+                    await kafka.publish(raw, [payload])
+                    deadline = sent + 15
+                    while time.monotonic() < deadline:
+                        arrived = mail.arrival(f"{target}:{storm_end}")
+                        if arrived is not None:
+                            latencies[target] = arrived - sent
+                            break
+                        await asyncio.sleep(0.002)
+                    await asyncio.sleep(0.2)
+            rss = {f"peak_rss_mb_{n}": p.peak_rss_mb() for n, p in procs.items()}
+        finally:
+            for p in procs.values():
+                p.stop()
+    return {"burst": burst, "latencies": latencies, "rss": rss, "emails": mail.count}
+
+
+def run_listener(bootstrap: str, scenario: Path, events: int, log_dir: Path) -> dict[str, Any]:
+    """The real listener process replaying the scenario file at full speed."""
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    _topics(bootstrap, prefix)
+    env = _env(bootstrap, prefix, LISTENER_REPLAY_DIR=str(scenario))
+    started = time.monotonic()
+    proc = service("listener", env, log_dir)
+    peak = None
+    while proc.proc.poll() is None:
+        peak = proc.peak_rss_mb() or peak
+        time.sleep(0.2)
+    seconds = time.monotonic() - started
+    code = proc.stop()
+    if code != 0:
+        raise RuntimeError(f"listener exited {code}; see {proc.log_path}")
+    return {"seconds": seconds, "per_s": events / seconds, "peak_rss_mb": peak}
+
+
+def _p99(values: list[float]) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values), 99))
+
+
+def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
+    now = time.time()
+    # The storm bucket ends a few minutes before now: timestamps as a live source gives them.
+    storm_bucket = int(now // BUCKET_S) - 3
+    with tempfile.TemporaryDirectory(prefix="stormwatch-bench-") as tmp:
+        work = Path(tmp)
+        scenario = work / "scenario"
+        write_scenario(scenario, mentions + N_WARMUP, end=storm_bucket * BUCKET_S)
+        t0 = time.perf_counter()
+        payloads = _encode_mentions(scenario)
+        encode_s = time.perf_counter() - t0
+        if len(payloads) < mentions + N_WARMUP:
+            raise RuntimeError(f"scenario gave {len(payloads)} events, need {mentions + N_WARMUP}")
+        warmup, timed = payloads[:N_WARMUP], payloads[N_WARMUP : N_WARMUP + mentions]
+        with broker() as bootstrap:
+            relay = asyncio.run(run_relay(bootstrap, warmup, timed, work / "logs-relay"))
+            pipe = asyncio.run(
+                run_pipeline(bootstrap, warmup, timed, scenario, storm_bucket, work / "logs-pipe")
+            )
+            lst = (
+                run_listener(bootstrap, scenario, len(payloads), work / "logs-listener")
+                if listener
+                else None
+            )
+    lat = sorted(pipe["latencies"].values())
+    burst = pipe["burst"]
+    result: dict[str, Any] = {
+        "pipeline_mentions": mentions,
+        "pipeline_targets": N_TARGETS,
+        "pipeline_partitions": PARTITIONS,
+        "pipeline_span_h": SPAN_S // 3600,
+        "pipeline_mentions_per_s": round(burst["per_s"]),
+        "relay_mentions_per_s": round(relay["per_s"]),
+        "pipeline_relay_ratio": round(burst["per_s"] / relay["per_s"], 3),
+        "pipeline_publish_mentions_per_s": round(mentions / burst["publish_seconds"]),
+        "pipeline_encode_mentions_per_s": round(len(payloads) / encode_s),
+        "backpressure_burst_mentions": mentions,
+        "backpressure_max_lag_sentiment": burst["max_lag"]["stormwatch-sentiment"],
+        "backpressure_max_lag_alerting": burst["max_lag"]["stormwatch-alerting"],
+        "backpressure_drain_s": round(burst["seconds"], 2),
+        "alert_latency_storms": STORMS,
+        "alert_latency_received": len(lat),
+        "alert_latency_p50_s": round(lat[len(lat) // 2], 3) if lat else None,
+        "alert_latency_p99_s": round(_p99(lat), 3) if lat else None,
+        "alert_latency_max_s": round(lat[-1], 3) if lat else None,
+        **pipe["rss"],
+    }
+    if lst is not None:
+        result["listener_replay_mentions_per_s"] = round(lst["per_s"])
+        result["peak_rss_mb_listener"] = lst["peak_rss_mb"]
+    return result
+
+
+# --------------------------------------------------------------------------- relay stage
+def relay_main(source: str, sink: str, group: str, batch: int) -> None:
+    """A pass-through consumer with the services' framework and batch settings: the work a
+    stage cannot avoid (fetch, decompress, publish, commit) and nothing else."""
+    from faststream import FastStream
+    from faststream.kafka import KafkaMessage
+    from faststream.middlewares import AckPolicy
+    from stormwatch_shared.service import make_broker, raw_body
+    from stormwatch_shared.settings import KafkaSettings
+
+    kafka = KafkaSettings()
+    broker = make_broker(kafka, group)
+    app = FastStream(broker)
+
+    @broker.subscriber(
+        source,
+        group_id=group,
+        batch=True,
+        max_records=batch,
+        batch_timeout_ms=20,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_body,
+    )
+    async def relay(bodies: list[bytes], message: KafkaMessage) -> None:
+        if not sink:
+            return
+        pending = [
+            await broker.publish(body, sink, key=record.key, no_confirm=True)
+            for body, record in zip(bodies, message.raw_message, strict=True)
+        ]
+        await asyncio.gather(*pending)
+
+    asyncio.run(app.run())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "relay":
+        relay_main(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    else:
+        print(json.dumps(run(), indent=2))
