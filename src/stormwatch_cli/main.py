@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stormwatch_alerting.cli",
         "stormwatch_listener.cli",
         "stormwatch_cli.forget",
+        "stormwatch_cli.dlq",
     ):
         module = importlib.import_module(module_name)
         module.register(sub)
