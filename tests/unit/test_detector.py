@@ -291,3 +291,73 @@ def test_renaming_authors_changes_nothing(seed: int) -> None:
     rename = dict(zip(names, (f"x{n}" for n in shuffled), strict=True))
     renamed = [replace(o, author_id=rename[o.author_id]) for o in obs]
     assert run(renamed) == run(obs)
+
+
+# ---------------------------------------------------------------------------- early re-test
+
+
+@pytest.mark.parametrize(("seed", "per_hour"), [(20, 30.0), (21, 60.0), (22, 120.0)])
+def test_arrival_retest_pages_no_later_than_bucket_close(seed: int, per_hour: float) -> None:
+    obs = background(seed, 7) + burst("firestorm", EPISODE_AT, 2.0, per_hour, seed=seed)
+    closes_only = run(obs, replace(DetectorConfig(), retest_on_arrival=False))
+    early = run(obs, DetectorConfig())
+
+    def first(trs: list[Transition], level: int) -> float:
+        return min(t.at for t in trs if t.kind != "resolved" and LEVEL[t.level] >= level)
+
+    for level in (1, 2):
+        assert first(early, level) <= first(closes_only, level)
+    # a re-test pages at the arrival that tipped it, not at a bucket boundary
+    times = {o.at for o in obs}
+    assert any(t.at in times for t in early if t.kind != "resolved")
+    assert max_level(early) == max_level(closes_only)
+
+
+def test_arrival_retest_keeps_benign_episodes_quiet() -> None:
+    for kind, per_hour in (("viral", 120.0), ("news", 50.0), ("spam", 40.0)):
+        obs = background(23, 7) + burst(kind, EPISODE_AT, 2.0, per_hour)
+        assert max_level(run(obs)) <= (1 if kind == "spam" else 0), kind
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=10_000),
+    x=st.floats(min_value=0.0, max_value=40.0),
+    open_buckets=st.integers(min_value=1, max_value=2),
+)
+def test_peek_is_the_close_that_would_follow(seed: int, x: float, open_buckets: int) -> None:
+    """Peeking at still-open buckets gives the window test their close would give."""
+    from stormwatch_alerting.domain.baseline import BaselineParams, EvidenceStream
+
+    rng = random.Random(seed)
+    a = EvidenceStream(BaselineParams())
+    b = EvidenceStream(BaselineParams())
+    for _ in range(rng.randrange(1, 60)):
+        v, m = float(rng.randrange(0, 4)), rng.uniform(0.1, 2.0)
+        a.push(v, m, learn=True)
+        b.push(v, m, learn=True)
+    extra = [(x / open_buckets, 1.0)] * open_buckets
+    peeked = a.peek(extra)
+    floored = a.peek(extra, floor=3.0)
+    closed = None
+    for v, m in extra:
+        closed = b.push(v, m, learn=False)
+    assert closed is not None
+    assert peeked.score == pytest.approx(closed.score, abs=1e-9)
+    assert peeked.observed == pytest.approx(closed.observed, abs=1e-9)
+    if peeked.score >= 3.0:
+        assert floored.score == peeked.score
+    else:
+        assert floored.score <= peeked.score
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x=st.floats(min_value=0.01, max_value=5000.0),
+    mean=st.floats(min_value=0.001, max_value=2000.0),
+    size=st.floats(min_value=0.25, max_value=500.0),
+)
+def test_nb_score_bound_is_an_upper_bound(x: float, mean: float, size: float) -> None:
+    from stormwatch_alerting.domain.nbstats import nb_score, nb_score_bound
+
+    assert nb_score_bound(x, mean, size) >= nb_score(x, mean, size) - 1e-9

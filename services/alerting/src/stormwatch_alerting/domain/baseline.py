@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from stormwatch_alerting.domain.nbstats import LN10, nb_llr, nb_score
+from stormwatch_alerting.domain.nbstats import LN10, nb_llr, nb_score, nb_score_bound
 
 WEEK_S = 7 * 24 * 3600
 HOUR_S = 3600
@@ -279,6 +279,59 @@ class EvidenceStream:
             observed=self._sum_x[best_i] if n_now >= s_best else 0.0,
             expected=self._sum_m[best_i] if n_now >= s_best else 0.0,
             buckets=s_best,
+            cusum=self.cusum / LN10,
+        )
+
+    def peek(self, extra: list[tuple[float, float]], floor: float = 0.0) -> WindowTest:
+        """The window tests as if the still-open buckets ``extra`` closed now; no state changes.
+
+        Callers pass each open bucket's full expectation while its count is still growing, so
+        a partial bucket can only understate the evidence: a test that passes now also passes
+        at the close, it is only known earlier. The CUSUM steps per block and is reported as is.
+        Windows whose score provably stays below ``floor`` (corrected, as reported) are not
+        computed exactly: the result is exact whenever its score reaches ``floor``.
+        """
+        p = self.p
+        ring = self._ring
+        n = len(ring)
+        k = len(extra)
+        ex = em = 0.0
+        for x, m in extra:
+            ex += x
+            em += m
+        best = 0.0
+        best_i = 0
+        obs = [0.0] * len(p.scales)
+        exp = [0.0] * len(p.scales)
+        raw_floor = floor + math.log10(len(p.scales))
+        for i, s in enumerate(p.scales):
+            if n + k < s:
+                continue
+            sx = self._sum_x[i] + ex
+            sm = self._sum_m[i] + em
+            # the k oldest buckets of the closed window fall out when the open ones join it
+            for j in range(max(0, n - s), min(n, n - s + k)):
+                ox, om = ring[j]
+                sx -= ox
+                sm -= om
+            obs[i] = sx
+            exp[i] = sm
+            if sm <= 0.0 or sx <= sm:
+                continue
+            sx = round(sx, 9)
+            r = 1.0 / self.dispersion(i)
+            if nb_score_bound(sx, sm, r) < raw_floor:
+                continue
+            sc = nb_score(sx, sm, r)
+            if sc > best:
+                best, best_i = sc, i
+        n_tests = len(p.scales)
+        return WindowTest(
+            score=max(0.0, best - math.log10(n_tests)) if best > 0.0 else 0.0,
+            p_value=min(1.0, 10.0 ** (-best) * n_tests) if best > 0.0 else 1.0,
+            observed=obs[best_i],
+            expected=exp[best_i],
+            buckets=p.scales[best_i],
             cusum=self.cusum / LN10,
         )
 

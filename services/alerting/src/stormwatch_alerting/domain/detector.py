@@ -69,6 +69,9 @@ class DetectorConfig:
     watch_min_authors: int = 4
     warning_min_authors: int = 8
     critical_min_authors: int = 25
+    retest_on_arrival: bool = True
+    """Re-test when a new negative author arrives instead of only at bucket close (see
+    ``Detector._early``); off only for comparisons."""
     share_margin: float = 0.15
     share_ratio: float = 1.5
     new_author_share_min: float = 0.5
@@ -191,6 +194,9 @@ class _Target:
         "alert_since",
         "base",
         "first_at",
+        "hot_key",
+        "hot_nu",
+        "hot_nu_new",
         "kind",
         "known",
         "last_cnt",
@@ -206,6 +212,7 @@ class _Target:
         "share_den",
         "share_num",
         "watermark",
+        "win_y",
         "window",
     )
 
@@ -224,6 +231,12 @@ class _Target:
         self.last_cnt: dict[str, int] = {}  # author -> bucket last counted in the author stream
         self.last_neg: dict[str, int] = {}  # author -> bucket last counted as negative
         self.window: deque[_Bucket] = deque(maxlen=cfg.gate_window_buckets)
+        self.win_y = 0  # negative authors counted in ``window`` (a cheap pre-check)
+        # full expectations of one open bucket, valid until the next close (not persisted:
+        # recomputed from the same state after a restore, so results stay bit for bit)
+        self.hot_key = (-1, -1)
+        self.hot_nu = 0.0
+        self.hot_nu_new = 0.0
         self.share_num = 0.0
         self.share_den = 0.0
         self.alert_id: str | None = None
@@ -274,6 +287,9 @@ class Detector:
         self._grace = cfg.grace_s
         self._topic_floor = cfg.topic_floor
         self._hard = cfg.hard_negative
+        self._retest = cfg.retest_on_arrival
+        self._need = (cfg.watch_min_authors, cfg.warning_min_authors, cfg.critical_min_authors)
+        self._score_need = (cfg.watch_score, cfg.warning_score, cfg.critical_score)
 
     # ------------------------------------------------------------------ per mention (hot path)
     def observe(self, obs: Observation) -> list[Transition]:
@@ -351,7 +367,32 @@ class Detector:
                     top.append((f, at, obs.mention_id, obs.url, obs.negative))
                     top.sort(key=_top_key)
                     del top[self.config.top_posts :]
+                lvl = st.alert_level
+                if (
+                    lvl < 3
+                    and self._retest
+                    and st.win_y + bk.y >= self._need[lvl]
+                    and self._hot(st, b, bk)
+                ):
+                    tr = self._early(obs.target_id, st, at)
+                    if tr is not None:
+                        out.append(tr)
         return out
+
+    def _hot(self, st: _Target, b: int, bk: _Bucket) -> bool:
+        """Whether the arrival's bucket already runs above its full expectation.
+
+        Only then can it be what tips the evidence; otherwise its close (or a later arrival)
+        judges it, at the usual cost. This keeps the re-test off the hot path of busy targets.
+        """
+        key = (b, st.next_close)
+        if st.hot_key != key:
+            q, q_new = self._shares(st)
+            mu = st.base.expected(b * self._bucket_s)
+            st.hot_key = key
+            st.hot_nu = q * mu
+            st.hot_nu_new = q_new * mu
+        return bk.ys > st.hot_nu or bk.new_s > st.hot_nu_new
 
     # ------------------------------------------------------------------ event time
     def advance(self, target_id: str, now: float) -> list[Transition]:
@@ -402,15 +443,14 @@ class Detector:
         bs = self._bucket_s
         start = k * bs
         end = start + bs
-        st.window.append(bk)
+        win = st.window
+        if len(win) == self._w:
+            st.win_y -= win[0].y
+        win.append(bk)
+        st.win_y += bk.y
         mu = st.base.expected(start)
-        q = (st.share_num + cfg.share_prior * cfg.share_prior_weight) / (
-            st.share_den + cfg.share_prior_weight
-        )
+        q, q_new = self._shares(st)
         nu = q * mu
-        q_new = (st.new_num + cfg.new_prior * cfg.share_prior_weight) / (
-            st.share_den + cfg.share_prior_weight
-        )
         nu_new = q_new * mu
         frozen = st.alert_id is not None and end - st.alert_since < cfg.freeze_max_s
         learn = not frozen
@@ -494,6 +534,74 @@ class Detector:
             return tr
         return None
 
+    def _shares(self, st: _Target) -> tuple[float, float]:
+        """Usual negative share of authors, and usual share of new negative authors."""
+        cfg = self.config
+        den = st.share_den + cfg.share_prior_weight
+        q = (st.share_num + cfg.share_prior * cfg.share_prior_weight) / den
+        q_new = (st.new_num + cfg.new_prior * cfg.share_prior_weight) / den
+        return q, q_new
+
+    def _early(self, tid: str, st: _Target, at: float) -> Transition | None:
+        """Re-test when a new negative author arrives, before the bucket closes.
+
+        A storm's first complaints come only some 30-50 minutes before its peak, so waiting
+        for the 5-minute close (plus grace) costs a large part of the lead time. Only new
+        negative authors can move the author gate, so only they trigger this; the open
+        buckets are judged against their full expectation (see ``EvidenceStream.peek``) and
+        every gate is the one a close applies, over the same 3-hour span ending now.
+        """
+        bs = self._bucket_s
+        if st.next_close - int(st.first_at // bs) < self._warmup_buckets:
+            return None
+        keys = sorted(st.open)
+        opened = [st.open[k] for k in keys]
+        q, q_new = self._shares(st)
+        ex_neg: list[tuple[float, float]] = []
+        ex_new: list[tuple[float, float]] = []
+        for k, o in zip(keys, opened, strict=True):
+            mu = st.base.expected(k * bs)
+            ex_neg.append((o.ys, q * mu))
+            ex_new.append((o.new_s, q_new * mu))
+        lvl = st.alert_level
+        need = self._score_need[lvl]
+        floor = need + _LOG10_2  # each stream's share of the Bonferroni pair, see _combine
+        test = _combine(st.neg.peek(ex_neg, floor), st.new.peek(ex_new, floor))
+        score = test.score if test.score > test.cusum else test.cusum
+        if score < need:
+            return None
+        span = list(st.window)
+        drop = len(span) + len(opened) - self._w
+        span = span[drop:] + opened if drop > 0 else span + opened
+        gates = self._gates(st, q, span)
+        level = self._level(score, gates)
+        if level <= lvl:
+            return None
+        if st.alert_id is None:
+            st.alert_id = f"{tid}:{int(at)}"
+            st.alert_level = level
+            st.alert_since = at
+            st.quiet = 0
+            return Transition(
+                kind="raised",
+                target_id=tid,
+                alert_id=st.alert_id,
+                level=LEVELS[level - 1],
+                at=at,
+                evidence=self._evidence(st, test, gates, at, span),
+            )
+        previous = LEVELS[lvl - 1]
+        st.alert_level = level
+        return Transition(
+            kind="escalated",
+            target_id=tid,
+            alert_id=st.alert_id,
+            level=LEVELS[level - 1],
+            at=at,
+            previous_level=previous,
+            evidence=self._evidence(st, test, gates, at, span),
+        )
+
     def _forget(self, st: _Target, k: int) -> None:
         """Daily: drop authors not seen within the horizon, so memory stays bounded."""
         old = k - self._horizon_buckets
@@ -514,11 +622,12 @@ class Detector:
                 del last[a]
                 st.known.pop(a, None)
 
-    def _gates(self, st: _Target, q: float) -> _Gates:
+    def _gates(self, st: _Target, q: float, span: list[_Bucket] | None = None) -> _Gates:
         cfg = self.config
+        buckets = st.window if span is None else span
         y = u = new_neg = new_u = reach = 0
         replies: dict[str, int] = {}
-        for bk in st.window:
+        for bk in buckets:
             y += bk.y
             u += bk.u
             new_neg += bk.new_neg
@@ -528,7 +637,7 @@ class Detector:
                 for p, c in bk.replies.items():
                     replies[p] = replies.get(p, 0) + c
         ys = new_s = 0.0
-        for bk in st.window:
+        for bk in buckets:
             ys += bk.ys
             new_s += bk.new_s
         share = ys / u if u else 0.0
@@ -566,11 +675,19 @@ class Detector:
                 level = 3
         return level
 
-    def _evidence(self, st: _Target, t: WindowTest, g: _Gates, end: float) -> dict[str, Any]:
+    def _evidence(
+        self,
+        st: _Target,
+        t: WindowTest,
+        g: _Gates,
+        end: float,
+        span: list[_Bucket] | None = None,
+    ) -> dict[str, Any]:
         cfg = self.config
+        buckets = st.window if span is None else span
         topics: dict[str, int] = {}
         posts: list[tuple[int, float, str, str | None, float]] = []
-        for bk in st.window:
+        for bk in buckets:
             if bk.topics:
                 for name, c in bk.topics.items():
                     topics[name] = topics.get(name, 0) + c
@@ -578,7 +695,7 @@ class Detector:
                 posts.extend(bk.top)
         posts.sort(key=_top_key)
         top_topics = sorted(topics.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.top_topics]
-        window_s = (t.buckets if t.observed > 0 else len(st.window)) * self._bucket_s
+        window_s = (t.buckets if t.observed > 0 else len(buckets)) * self._bucket_s
         score = t.score if t.score > t.cusum else t.cusum
         return {
             "observed": t.observed,
@@ -653,6 +770,7 @@ class Detector:
         st.last_neg = {str(a): int(v) for a, v in state["last_neg"].items()}
         for v in state["window"]:
             st.window.append(_Bucket.from_list(v))
+        st.win_y = sum(b.y for b in st.window)
         st.share_num, st.share_den = (float(x) for x in state["share"])
         aid, lvl, since, quiet = state["alert"]
         st.alert_id = aid
