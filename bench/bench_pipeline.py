@@ -423,6 +423,10 @@ def _env(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:
         "ALERTING_METRICS_PORT": "0",
         "LISTENER_METRICS_PORT": "0",
         "STORMWATCH_LOG_LEVEL": "WARNING",
+        # Own consumer groups: a shared broker's other users must not rebalance ours.
+        "SENTIMENT_GROUP_ID": f"{prefix}sentiment",
+        "ALERTING_GROUP_ID": f"{prefix}alerting",
+        "ALERTING_DELIVERY_GROUP_ID": f"{prefix}delivery",
         **extra,
     }
 
@@ -474,7 +478,7 @@ async def _burst(
         "seconds": done - started,
         "publish_seconds": published - started,
         "per_s": len(timed) / (done - started),
-        "max_lag": max_lag,
+        "max_lag": list(max_lag.values()),
     }
 
 
@@ -489,8 +493,8 @@ async def run_relay(
     raw, scored = settings.topic(MENTIONS_RAW), settings.topic(MENTIONS_SCORED)
     me = str(HERE)
     procs = [
-        Proc("relay-1", [me, "relay", raw, scored, "relay-1", "512"], env, log_dir),
-        Proc("relay-2", [me, "relay", scored, "", "relay-2", "1000"], env, log_dir),
+        Proc("relay-1", [me, "relay", raw, scored, f"{prefix}relay-1", "512"], env, log_dir),
+        Proc("relay-2", [me, "relay", scored, "", f"{prefix}relay-2", "1000"], env, log_dir),
     ]
     try:
         async with Kafka(bootstrap) as kafka:
@@ -499,10 +503,10 @@ async def run_relay(
                 settings,
                 warmup,
                 timed,
-                "relay-2",
+                f"{prefix}relay-2",
                 scored,
                 procs,
-                [("relay-1", raw), ("relay-2", scored)],
+                [(f"{prefix}relay-1", raw), (f"{prefix}relay-2", scored)],
             )
     finally:
         for p in procs:
@@ -539,16 +543,16 @@ async def run_pipeline(
                     settings,
                     warmup,
                     timed,
-                    "stormwatch-alerting",
+                    f"{prefix}alerting",
                     scored,
                     list(procs.values()),
-                    [("stormwatch-sentiment", raw), ("stormwatch-alerting", scored)],
+                    [(f"{prefix}sentiment", raw), (f"{prefix}alerting", scored)],
                 )
                 total = len(warmup) + len(timed)
                 await kafka.publish(raw, storm)
                 total += len(storm)
                 await _wait_committed(
-                    kafka, "stormwatch-alerting", scored, total, 120, list(procs.values())
+                    kafka, f"{prefix}alerting", scored, total, 120, list(procs.values())
                 )
                 latencies: dict[str, float] = {}
                 # The detector names an alert after its target and the end of the bucket
@@ -633,8 +637,8 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         "pipeline_publish_mentions_per_s": round(mentions / burst["publish_seconds"]),
         "pipeline_encode_mentions_per_s": round(len(payloads) / encode_s),
         "backpressure_burst_mentions": mentions,
-        "backpressure_max_lag_sentiment": burst["max_lag"]["stormwatch-sentiment"],
-        "backpressure_max_lag_alerting": burst["max_lag"]["stormwatch-alerting"],
+        "backpressure_max_lag_sentiment": burst["max_lag"][0],
+        "backpressure_max_lag_alerting": burst["max_lag"][1],
         "backpressure_drain_s": round(burst["seconds"], 2),
         "alert_latency_storms": STORMS,
         "alert_latency_received": len(lat),
