@@ -15,11 +15,11 @@ runs them):
   pass-through FastStream apps with the services' batch settings that do no work (copy the
   bytes, commit). The ceiling of Kafka + client + framework on this machine; measured in the
   same run so both see the same load.
-- ``alert_latency_p99_s``: after the burst has drained, ``STORMS`` targets get a storm of
-  negative mentions from new authors in one five-minute bucket with timestamps a few minutes
-  old; then, one target at a time, the mention that closes that bucket (the one that makes
-  the detector cross its threshold) is published and the time until the alert email arrives
-  at a local SMTP server is taken.
+- ``alert_latency_p99_s``: after the burst has drained, ``STORMS`` targets, one after the
+  other, get a storm of negative mentions from new authors in one five-minute bucket with
+  timestamps a few minutes old, then a mention that closes the bucket; the time from
+  publishing the mention that made the detector raise the alert to the alert email's arrival
+  at a local SMTP server is taken (see ``alert_latencies``).
 - ``listener_replay_mentions_per_s`` and ``peak_rss_mb_listener``: the real listener process
   replaying the same scenario file into its own topics (no consumers).
 
@@ -211,39 +211,72 @@ def _mention(mid: str, at: float, text: str, author: str, followers: int, reply:
     )
 
 
-def storm_payloads(directory: Path, bucket: int) -> tuple[list[Payload], list[tuple[str, Payload]]]:
-    """A storm per chosen target inside ``bucket``, and per target the mention that closes
-    that bucket (event time past its end plus the detector's grace)."""
+Storm = list[tuple[int, Payload]]
+
+
+def storm_payloads(directory: Path, bucket: int) -> list[tuple[str, Storm]]:
+    """Per chosen target, a storm inside ``bucket`` (one negative post every five seconds
+    from new authors, replies to one post) and then the mention that closes the bucket;
+    each with its event time in whole seconds, unique within the target."""
     rng = random.Random(11)
     chosen = list(range(5, N_TARGETS, N_TARGETS // STORMS))[:STORMS]
-    storm: list[Any] = []
-    closers: list[tuple[str, Payload]] = []
     start = bucket * BUCKET_S
+    out: list[tuple[str, Storm]] = []
     for i in chosen:
-        for j in range(STORM_SIZE):
-            storm.append(
-                _mention(
-                    f"x:storm{i:03d}{j:03d}",
-                    start + 5 + j * (200 / STORM_SIZE),
-                    f"{_handle(i)} {rng.choice(STORM_TEXTS)}",
-                    f"stormer{i}_{j}",
-                    rng.randrange(500, 4000),
-                    f"x:post{i:03d}",
-                )
+        mentions = [
+            _mention(
+                f"x:storm{i:03d}{j:03d}",
+                start + 5 + 5 * j,
+                f"{_handle(i)} {rng.choice(STORM_TEXTS)}",
+                f"stormer{i}_{j}",
+                rng.randrange(500, 4000),
+                f"x:post{i:03d}",
             )
-    storm.sort(key=lambda m: m.created_at)
-    for n, i in enumerate(chosen):
-        closer = _mention(
-            f"x:close{i:03d}",
-            start + BUCKET_S + 61 + n,
-            f"{_handle(i)} Heute Tag der offenen Tür.",
-            f"closer{i}",
-            10,
-            None,
+            for j in range(STORM_SIZE)
+        ]
+        mentions.append(
+            _mention(
+                f"x:close{i:03d}",
+                start + BUCKET_S + 61,
+                f"{_handle(i)} Heute Tag der offenen Tür.",
+                f"closer{i}",
+                10,
+                None,
+            )
         )
-        (payload,) = _encode_mentions(directory, [closer])
-        closers.append((f"t{i:03d}", payload))
-    return _encode_mentions(directory, storm), closers
+        payloads = _encode_mentions(directory, mentions)
+        out.append((f"t{i:03d}", [(int(p[2] // 1000), p) for p in payloads]))
+    return out
+
+
+async def alert_latencies(
+    kafka: Kafka, raw: str, storms: list[tuple[str, Storm]], mail: MailSink
+) -> dict[str, float]:
+    """Per storm: seconds from publishing the mention that made the detector raise the alert
+    to the email's arrival. The detector names an alert ``<target>:<epoch>`` after the event
+    time that raised it (the mention itself, or the end of the bucket its closing mention
+    closed), so the crossing mention is the first one at or after that time. Storms are sent
+    one at a time, a mention every 25 ms, as a live source would deliver them."""
+    out: dict[str, float] = {}
+    for target, storm in storms:
+        sent: list[tuple[int, float]] = []
+        for at, payload in storm:
+            sent.append((at, time.monotonic()))
+            await kafka.publish(raw, [payload])
+            await asyncio.sleep(0.025)
+        deadline = time.monotonic() + 10
+        found = None
+        while found is None and time.monotonic() < deadline:
+            found = mail.first_alert(target, storm[0][0] - BUCKET_S)
+            await asyncio.sleep(0.002)
+        if found is None:
+            continue
+        alert_at, arrived = found
+        crossing = next((t for at, t in sent if at >= alert_at), None)
+        if crossing is not None:
+            out[target] = arrived - crossing
+        await asyncio.sleep(0.2)
+    return out
 
 
 # --------------------------------------------------------------------------- processes
@@ -326,9 +359,17 @@ class MailSink:
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
 
-    def arrival(self, alert_id: str) -> float | None:
+    def first_alert(self, target_id: str, not_before: int) -> tuple[int, float] | None:
+        """(event time in the alert id, arrival) of the target's first alert since then."""
         with self.lock:
-            return self.arrived.get(alert_id)
+            found = [
+                (int(alert_id.rsplit(":", 1)[1]), arrived)
+                for alert_id, arrived in self.arrived.items()
+                if alert_id.rsplit(":", 1)[0] == target_id
+                and alert_id.rsplit(":", 1)[1].isdigit()
+                and int(alert_id.rsplit(":", 1)[1]) >= not_before
+            ]
+        return min(found) if found else None
 
 
 # --------------------------------------------------------------------------- Kafka helpers
@@ -527,7 +568,7 @@ async def run_pipeline(
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     settings = _topics(bootstrap, prefix)
     raw, scored = settings.topic(MENTIONS_RAW), settings.topic(MENTIONS_SCORED)
-    storm, closers = storm_payloads(scenario, storm_bucket)
+    storms = storm_payloads(scenario, storm_bucket)
     with MailSink() as mail:
         env = _env(
             bootstrap,
@@ -548,27 +589,7 @@ async def run_pipeline(
                     list(procs.values()),
                     [(f"{prefix}sentiment", raw), (f"{prefix}alerting", scored)],
                 )
-                total = len(warmup) + len(timed)
-                await kafka.publish(raw, storm)
-                total += len(storm)
-                await _wait_committed(
-                    kafka, f"{prefix}alerting", scored, total, 120, list(procs.values())
-                )
-                latencies: dict[str, float] = {}
-                # The detector names an alert after its target and the end of the bucket
-                # that raised it: the storm's bucket, closed by the mention sent here.
-                storm_end = (storm_bucket + 1) * BUCKET_S
-                for target, payload in closers:
-                    sent = time.monotonic()
-                    await kafka.publish(raw, [payload])
-                    deadline = sent + 15
-                    while time.monotonic() < deadline:
-                        arrived = mail.arrival(f"{target}:{storm_end}")
-                        if arrived is not None:
-                            latencies[target] = arrived - sent
-                            break
-                        await asyncio.sleep(0.002)
-                    await asyncio.sleep(0.2)
+                latencies = await alert_latencies(kafka, raw, storms, mail)
             rss = {f"peak_rss_mb_{n}": p.peak_rss_mb() for n, p in procs.items()}
         finally:
             for p in procs.values():
