@@ -217,10 +217,11 @@ def forget(
                 "again afterwards (it restores the rewritten state)."
             )
         more_ids, more_handles, more_mids = _scan_mentions(kafka, req, out)
-        if req.kind != "ambassador":
+        if req.kind == "author":
             ids |= more_ids
             handles |= more_handles
             mids |= more_mids
+        # a single mention: only that post goes; its author stays (they asked for one post)
     subject = Subject.of(ids, handles, mids)
     if kafka is not None:
         _rewrite_changelog(kafka, req, subject, dry_run, out)

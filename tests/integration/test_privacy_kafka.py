@@ -182,3 +182,27 @@ def test_retention_follows_the_settings_on_existing_topics(
     again: list[str] = []
     ensure_topics(kafka_settings, altered=again)
     assert again == []  # aligned topics are left alone
+
+
+def test_forget_mention_erases_that_post_and_keeps_its_author(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    events, detector = _seed(kafka_settings)
+    before = orjson.dumps(detector.snapshot("paula")).decode()
+    in_state = [
+        e.mention.id for e in events if e.target_id == "paula" and f'"{e.mention.id}"' in before
+    ]
+    assert len(in_state) >= 2, "the fixture must hold several post ids in the state"
+    gone, kept = in_state[0], in_state[1:]
+    out = forget(
+        Request("mention", gone),
+        kafka=kafka_settings,
+        state_db=tmp_path / "state.sqlite3",
+        now=T0,
+        alerting_group="no-such-group",
+    )
+    assert out.counts["changelog_states"] == 1 and out.counts[f"kafka_{MENTIONS_SCORED}"] == 1
+    state = orjson.dumps(_restored(kafka_settings).snapshot("paula")).decode()
+    assert f'"{gone}"' not in state
+    assert all(f'"{m}"' in state for m in kept)
+    assert '"u-erika"' in state and '"u3"' in state  # authors stay

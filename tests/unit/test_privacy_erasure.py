@@ -17,9 +17,7 @@ T0 = 1_772_409_600.0  # 2026-03-02 00:00 UTC
 def _detector() -> Detector:
     """A target that saw a steady crowd, then a burst of negative posts with replies."""
     det = Detector(preset("normal"))
-    n = 0
-    for minute in range(0, 6 * 60, 7):  # six hours of ordinary, mixed mentions
-        n += 1
+    for n, minute in enumerate(range(0, 6 * 60, 7), start=1):  # six ordinary hours
         det.observe(
             Observation(
                 "paula",

@@ -85,14 +85,14 @@ def _is_secret(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in args
 
 
-def secret_file_values(cls: type[BaseSettings]) -> dict[str, SecretStr]:
+def secret_file_values(cls: type[BaseSettings]) -> dict[str, Any]:
     """Secrets named by ``<VARIABLE>_FILE`` (Docker/Kubernetes secret files), per secret field.
 
     A secret in a file never shows in ``ps``, ``docker inspect`` or a crash dump of the
     environment. Setting both the variable and its ``_FILE`` is refused: which one wins would
     be a guess. Errors name the variable and the file, never the content.
     """
-    out: dict[str, SecretStr] = {}
+    out: dict[str, Any] = {}
     for name, info in cls.model_fields.items():
         if not _is_secret(info.annotation):
             continue
