@@ -69,6 +69,18 @@ def detector_section() -> str:
         f"- watch alerts outside crises: {s['watch_outside']} in {s['weeks']:.0f} scenario-weeks "
         f"= **{s['watch_per_week']:.2f} per week** (goal ≤ 1)",
         "",
+        "Lead time. The detector re-tests on the arrival of every new negative author (the open "
+        "5-minute bucket judged against its full expectation, so a test that passes early would "
+        "also pass at the close), so a page carries the time of the post that tipped it instead "
+        "of the next bucket close plus grace; with tests only at bucket close the median was "
+        "15.8 min (paula 24.3, hospital 7.3). The 30-minute goal is not met, and on these two "
+        "firestorms it cannot be met by a page that rests on several authors: measured on "
+        "2026-11-24 with the real replay's sentiment and topics, the hospital firestorm's 3rd "
+        "negative author arrives 29.3 min and its 8th 11.6 min before the peak, Paula's 5th "
+        "32.4 min and 8th 26.1 min before it. A median of two is their mean, so ≥ 30 needs "
+        "≥ 60 min together: a warning on the hospital's 2nd or 3rd complaint. Paula's warning "
+        "now fires on her 8th negative author; the hospital's on its 9th (the score needs it).",
+        "",
         "Per preset (same drills):",
         "",
         "| preset | detected | median firestorm lead (min) | false pages | watch / week |",

@@ -26,6 +26,7 @@ alert ids are ``f"{target_id}:{raised_at}"``.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -288,6 +289,7 @@ class Detector:
         self._topic_floor = cfg.topic_floor
         self._hard = cfg.hard_negative
         self._retest = cfg.retest_on_arrival
+        self._top_n = cfg.top_posts
         self._need = (cfg.watch_min_authors, cfg.warning_min_authors, cfg.critical_min_authors)
         self._score_need = (cfg.watch_score, cfg.warning_score, cfg.critical_score)
 
@@ -317,11 +319,13 @@ class Detector:
         first = known.get(a)
         if first is None:
             known[a] = first = b
-        prev = st.last_cnt.get(a)
+        fresh = b - first < w
+        last_cnt = st.last_cnt
+        prev = last_cnt.get(a)
         if prev is None or b - prev >= w:
-            st.last_cnt[a] = b
+            last_cnt[a] = b
             bk.u += 1
-            if b - first < w:
+            if fresh:
                 bk.new_u += 1
         e = obs.negative
         if obs.topics and e < self._topic_floor:
@@ -340,13 +344,13 @@ class Detector:
             st.neg_e[a] = e
             d = e - done
             bk.ys += d
-            if b - first < w:
+            if fresh:
                 bk.new_s += d
             if done < self._hard <= e:
                 bk.y += 1
                 f = obs.followers
                 bk.reach += f
-                if b - first < w:
+                if fresh:
                     bk.new_neg += 1
                 parent = obs.in_reply_to
                 if parent is not None:
@@ -363,10 +367,9 @@ class Detector:
                 top = bk.top
                 if top is None:
                     bk.top = [(f, at, obs.mention_id, obs.url, obs.negative)]
-                elif len(top) < self.config.top_posts or f > top[-1][0]:
-                    top.append((f, at, obs.mention_id, obs.url, obs.negative))
-                    top.sort(key=_top_key)
-                    del top[self.config.top_posts :]
+                elif len(top) < self._top_n or f > top[-1][0]:
+                    insort(top, (f, at, obs.mention_id, obs.url, obs.negative), key=_top_key)
+                    del top[self._top_n :]
                 lvl = st.alert_level
                 if (
                     lvl < 3
