@@ -6,7 +6,7 @@ PY := .venv/bin/python
 KAFKA := deploy/kafka-local/kafka.sh
 
 
-.PHONY: dashboards check-monitoring help setup uv kafka-jars system-deps test test-unit lint demo bench eval schemas kafka-start kafka-stop clean
+.PHONY: audit dashboards check-monitoring help setup uv kafka-jars system-deps test test-unit lint demo bench eval schemas kafka-start kafka-stop clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -58,6 +58,14 @@ eval: setup ## detector and sentiment evaluation on ../shared -> docs/evaluation
 
 schemas: setup ## regenerate the JSON Schema snapshots of the events
 	$(PY) -m stormwatch_shared.schemas
+
+audit: setup ## dependency audit of the locked versions (pip-audit); AUDIT_SOFT=1 where no vulnerability service is reachable
+	@req=$$(mktemp); $$(command -v uv || echo $(UV)) export --frozen --all-packages --no-emit-workspace --no-hashes --format requirements-txt > $$req; \
+	out=$$($$(command -v uv || echo $(UV)) tool run --from pip-audit==2.10.1 pip-audit -r $$req --disable-pip --no-deps --progress-spinner off 2>&1); rc=$$?; \
+	echo "$$out" | tail -n 5; \
+	if echo "$$out" | grep -q "could not be audited"; then \
+	  echo "AUDIT UNVOLLSTÄNDIG / INCOMPLETE: vulnerability service unreachable; this is not a pass"; \
+	  [ -n "$$AUDIT_SOFT" ] && exit 0 || exit 2; fi; exit $$rc
 
 dashboards: setup ## regenerate the Grafana dashboards (JSON) from deploy/grafana/generate.py
 	$(PY) deploy/grafana/generate.py

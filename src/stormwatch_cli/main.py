@@ -32,13 +32,23 @@ def _run(args: argparse.Namespace) -> int:
 
 def _topics(args: argparse.Namespace) -> int:
     from stormwatch_shared.kafka import ensure_topics
-    from stormwatch_shared.settings import KafkaSettings, load_settings
+    from stormwatch_shared.settings import KafkaSettings, RetentionSettings, load_settings
     from stormwatch_shared.topics import topic_specs
 
     kafka = load_settings(KafkaSettings)
+    retention = load_settings(RetentionSettings)
     partitions = args.partitions or kafka.partitions
+    altered: list[str] = []
     try:
-        created = ensure_topics(kafka, topic_specs(partitions))
+        created = ensure_topics(
+            kafka,
+            topic_specs(
+                partitions,
+                mentions_days=retention.mentions_days,
+                alerts_days=retention.alerts_days,
+            ),
+            altered=altered,
+        )
     except Exception as exc:
         print(
             f"Kafka nicht erreichbar / Kafka unreachable at {kafka.bootstrap_servers}: {exc}\n"
@@ -48,6 +58,8 @@ def _topics(args: argparse.Namespace) -> int:
         return 1
     names = ", ".join(created) if created else "keine / none"
     print(f"Topics angelegt / created: {names}")
+    if altered:
+        print(f"Konfiguration angeglichen / configs aligned: {', '.join(altered)}")
     return 0
 
 

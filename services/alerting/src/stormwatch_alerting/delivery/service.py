@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import yaml
 from stormwatch_shared.events import CrisisAlertRaised, CrisisAlertResolved
+from stormwatch_shared.settings import RetentionSettings, load_settings, secret_file_values
 
 from stormwatch_alerting.delivery import messages, metrics
 from stormwatch_alerting.delivery.channels import (
@@ -130,7 +131,12 @@ class Delivery:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
-        self.ds = delivery_settings if delivery_settings is not None else DeliverySettings()
+        self.ds = (
+            delivery_settings
+            if delivery_settings is not None
+            else DeliverySettings(**secret_file_values(DeliverySettings))
+        )
+        self.retention = load_settings(RetentionSettings)
         self.clock, self.sleep, self.rand = clock, sleep, rand
         if routing is None and notifiers is None and self.ds.routing_file is not None:
             routing = load_routing(self.ds.routing_file)
@@ -186,6 +192,7 @@ class Delivery:
         if ds.state_db is None:
             log.warning("ALERTING_STATE_DB fehlt / missing: state kept in memory only")
         self._store = Store(ds.state_db)
+        self._purge()
         self._http = httpx.AsyncClient(timeout=ds.send_timeout_s)
         self._build_senders()
         pending = self.store.outbox("pending")
@@ -737,9 +744,23 @@ class Delivery:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.ds.tick_s)
 
+    def _purge(self) -> None:
+        """Apply the retention periods to the state database (at start, then daily)."""
+        r = self.retention
+        counts = self.store.purge(
+            self.clock(),
+            alerts_days=r.alerts_days,
+            audit_days=r.audit_days,
+            texts_days=r.texts_days,
+        )
+        if any(counts.values()):
+            log.info("Aufbewahrungsfristen angewendet / retention applied: %s", counts)
+
     async def tick(self) -> None:
         """Escalate what is due, flush SMS bundles and the digest, re-send to Alertmanager."""
         store, now = self.store, self.clock()
+        if store.purge_due(now):
+            self._purge()
         for group in store.open_groups():
             if esc.due(group, now):
                 moved, step = esc.advance(group, now)
