@@ -361,3 +361,24 @@ def test_nb_score_bound_is_an_upper_bound(x: float, mean: float, size: float) ->
     from stormwatch_alerting.domain.nbstats import nb_score, nb_score_bound
 
     assert nb_score_bound(x, mean, size) >= nb_score(x, mean, size) - 1e-9
+
+
+@pytest.mark.parametrize("seed", [30, 31])
+def test_daily_sweep_forgets_every_stale_author(seed: int) -> None:
+    """The sweep stops early along value order; with disorder it must still miss nothing."""
+    cfg = replace(DetectorConfig(), new_author_horizon_s=DAY)
+    obs = sorted(background(seed, 5, per_hour=40.0, neg=0.3), key=lambda o: o.at)
+    for i in range(0, len(obs) - 1, 3):  # late by up to the grace period
+        if obs[i + 1].at - obs[i].at < 50:
+            obs[i], obs[i + 1] = obs[i + 1], obs[i]
+    det = Detector(cfg)
+    for o in obs:
+        det.observe(o)
+    snap = det.snapshot("hospital")
+    day_b = int(DAY // cfg.bucket_s)
+    swept = (snap["next_close"] - 1) // day_b * day_b  # the last bucket that ran the sweep
+    horizon = int(cfg.new_author_horizon_s // cfg.bucket_s)
+    assert snap["last_cnt"] and snap["last_neg"]
+    assert min(snap["last_cnt"].values()) >= swept - horizon
+    assert min(snap["last_neg"].values()) >= swept - cfg.gate_window_buckets
+    assert set(snap["known"]) == set(snap["last_cnt"])
