@@ -17,7 +17,7 @@ from stormwatch_listener.domain.matching import received_events
 from stormwatch_sentiment.domain.model import SentimentModel
 from stormwatch_sentiment.scoring import Scorer
 from stormwatch_shared.events import MentionReceived
-from stormwatch_shared.scenario import ReadProblems, iter_mentions, open_scenario
+from stormwatch_shared.scenario import ReadProblems, iter_in_event_order, open_scenario
 from stormwatch_shared.targets import TargetMatcher
 
 from stormwatch_cli.report import AlertReport
@@ -38,7 +38,7 @@ def replay(
     scenario = open_scenario(scenario_dir)
     matcher = TargetMatcher(scenario.targets)
     problems = ReadProblems()
-    mentions = sorted(iter_mentions(scenario.mentions_path, problems), key=lambda m: m.created_at)
+    mentions = list(iter_in_event_order(scenario.mentions_path, problems))
     scorer = Scorer(model if model is not None else load_default(), TopicTagger.default())
     detector = Detector(preset(sensitivity))
     report = AlertReport()

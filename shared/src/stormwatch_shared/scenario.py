@@ -43,6 +43,25 @@ def iter_mentions(path: Path, problems: ReadProblems) -> Iterator[Mention]:
                 problems.add(f"{path}:{lineno}: {where}: {first['msg']}")
 
 
+def iter_in_event_order(path: Path, problems: ReadProblems) -> Iterator[Mention]:
+    """Stream a scenario in file order, which the format guarantees is event-time order.
+
+    Streaming keeps memory flat for large replays. A line older than its predecessor is
+    still replayed (nothing is dropped) but reported, because the listener and the
+    in-process replay both follow file order and so still agree with each other.
+    """
+    newest = None
+    for mention in iter_mentions(path, problems):
+        if newest is not None and mention.created_at < newest:
+            problems.add(
+                f"{path}: {mention.id} ({mention.created_at.isoformat()}) is older than an "
+                "earlier line; scenario files must be sorted by created_at"
+            )
+        else:
+            newest = mention.created_at
+        yield mention
+
+
 @dataclass(frozen=True)
 class Scenario:
     directory: Path

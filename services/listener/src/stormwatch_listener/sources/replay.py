@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from stormwatch_shared.events import Mention
-from stormwatch_shared.scenario import ReadProblems, iter_mentions
+from stormwatch_shared.scenario import ReadProblems, iter_in_event_order
 
 
 class ReplaySource:
@@ -26,9 +26,7 @@ class ReplaySource:
         self._sleep = sleep
 
     async def mentions(self) -> AsyncIterator[Mention]:
-        # The format promises sorted lines; sorting anyway costs little at drill sizes and
-        # guarantees event-time order for the detector if a file was edited by hand.
-        items = sorted(iter_mentions(self.path, self.problems), key=lambda m: m.created_at)
+        items = iter_in_event_order(self.path, self.problems)
         previous = None
         for i, mention in enumerate(items):
             if self.speed is not None and previous is not None:
