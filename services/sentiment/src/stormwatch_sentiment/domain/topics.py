@@ -180,7 +180,7 @@ class TopicTagger:
     topic can match at all: most mentions carry none, and then one scan is all they cost.
     """
 
-    __slots__ = ("_any", "_compiled", "patterns")
+    __slots__ = ("_any", "_compiled", "_cores", "patterns")
 
     def __init__(self, patterns: Mapping[str, Iterable[str]]) -> None:
         self.patterns: dict[str, tuple[str, ...]] = {}
@@ -203,6 +203,14 @@ class TopicTagger:
             compiled.append((topic, re.compile(joined)))
         self._compiled = tuple(compiled)
         self._any = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in compiled) or "(?!)")
+        # Per topic, a literal every match must contain (None: some pattern has no usable
+        # literal, so the regex always runs). ``in`` on a str is far cheaper than a regex.
+        self._cores: dict[str, tuple[str, ...] | None] = {}
+        for topic, plist in self.patterns.items():
+            cores = [_literal_core(_lower_pattern(p)) for p in plist]
+            self._cores[topic] = (
+                None if any(c is None for c in cores) else tuple(c for c in cores if c is not None)
+            )
 
     @classmethod
     def default(cls) -> TopicTagger:
@@ -245,13 +253,39 @@ class TopicTagger:
         if not isinstance(text, str) or not text:
             return ()
         text = text[:10_000].lower()
-        if self._any.search(text) is None:
-            return ()
-        return tuple(topic for topic, rx in self._compiled if rx.search(text))
+        found = []
+        for topic, rx in self._compiled:
+            cores = self._cores[topic]
+            if cores is not None and not any(core in text for core in cores):
+                continue
+            if rx.search(text):
+                found.append(topic)
+        return tuple(found)
 
     @property
     def topics(self) -> tuple[str, ...]:
         return tuple(t for t, _ in self._compiled)
+
+
+def _literal_core(pattern: str, min_len: int = 3) -> str | None:
+    """The longest run of literal characters that every match of ``pattern`` contains.
+
+    Only top-level literals count (not those inside alternations, classes or optional
+    parts); zero-width assertions such as ``\\b`` do not break a run. None when the
+    longest run is shorter than ``min_len``: too short to be a useful pre-check.
+    """
+    from re import _parser  # type: ignore[attr-defined]
+
+    best, run = "", ""
+    for op, arg in _parser.parse(pattern):
+        if op is _parser.LITERAL:
+            run += chr(arg)
+            continue
+        if op is _parser.AT:
+            continue
+        best, run = max(best, run, key=len), ""
+    best = max(best, run, key=len)
+    return best if len(best) >= min_len else None
 
 
 def _lower_pattern(pattern: str) -> str:
