@@ -7,7 +7,6 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from stormwatch_sentiment.domain.topics import TOPICS, TopicTagger, _literal_core
 
 
