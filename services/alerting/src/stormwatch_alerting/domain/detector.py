@@ -323,8 +323,6 @@ class Detector:
         last_cnt = st.last_cnt
         prev = last_cnt.get(a)
         if prev is None or b - prev >= w:
-            if prev is not None:
-                del last_cnt[a]  # re-inserted: the dict stays ordered by bucket, see _forget
             last_cnt[a] = b
             bk.u += 1
             if fresh:
@@ -334,12 +332,9 @@ class Detector:
             e = self._topic_floor
         if obs.label == _NEGATIVE or e >= self._hard:
             bk.neg += 1
-        last_neg = st.last_neg
-        pn = last_neg.get(a)
+        pn = st.last_neg.get(a)
         if pn is None or b - pn >= w:
-            if pn is not None:
-                del last_neg[a]
-            last_neg[a] = b
+            st.last_neg[a] = b
             done = 0.0
         else:
             done = st.neg_e.get(a, 0.0)
@@ -611,21 +606,16 @@ class Detector:
         )
 
     def _forget(self, st: _Target, k: int) -> None:
-        """Daily: drop authors not seen within the horizon, so memory stays bounded.
-
-        ``last_cnt`` and ``last_neg`` are kept in the order of their values (an entry is
-        re-inserted when it changes). Buckets are assigned no earlier than the oldest open
-        one, so along that order a value is never more than one bucket below an earlier one:
-        once a value reaches the limit plus one, nothing later is stale and the scan stops.
-        A day's sweep then costs the authors it drops, not every author of the target.
-        """
+        """Daily: drop authors not seen within the horizon, so memory stays bounded."""
         old = k - self._horizon_buckets
         last = st.last_cnt
-        stale = _stale_prefix(last, old)
+        stale = [a for a, v in last.items() if v < old]
         for a in stale:
             del last[a]
             st.known.pop(a, None)
-        for a in _stale_prefix(st.last_neg, k - self._w):
+        w = self._w
+        stale_neg = [a for a, v in st.last_neg.items() if v < k - w]
+        for a in stale_neg:
             del st.last_neg[a]
             st.neg_e.pop(a, None)
         # authors met long ago but active since: their "first appearance" is no longer recent
@@ -779,9 +769,8 @@ class Detector:
         st.open = {int(k): _Bucket.from_list(v) for k, v in state["open"]}
         st.watermark = float(state["watermark"])
         st.known = {str(a): int(v) for a, v in state["known"].items()}
-        # ordered by value, as _forget expects (older snapshots kept first-insertion order)
-        st.last_cnt = _by_value(state["last_cnt"])
-        st.last_neg = _by_value(state["last_neg"])
+        st.last_cnt = {str(a): int(v) for a, v in state["last_cnt"].items()}
+        st.last_neg = {str(a): int(v) for a, v in state["last_neg"].items()}
         for v in state["window"]:
             st.window.append(_Bucket.from_list(v))
         st.win_y = sum(b.y for b in st.window)
@@ -797,20 +786,6 @@ class Detector:
 
 
 _LOG10_2 = math.log10(2.0)
-
-
-def _stale_prefix(d: dict[str, int], limit: int) -> list[str]:
-    out: list[str] = []
-    for a, v in d.items():
-        if v > limit:
-            break
-        if v < limit:
-            out.append(a)
-    return out
-
-
-def _by_value(d: dict[str, Any]) -> dict[str, int]:
-    return dict(sorted(((str(a), int(v)) for a, v in d.items()), key=lambda kv: kv[1]))
 
 
 def _neg_params(cfg: DetectorConfig) -> BaselineParams:
