@@ -13,7 +13,7 @@ from stormwatch_sentiment.domain.language import guess_language, language_suppor
 from stormwatch_sentiment.domain.model import LABELS
 from stormwatch_sentiment.domain.text import MAX_CHARS, canonical, normalize, tokens
 from stormwatch_sentiment.engines import DEFAULT_MODEL, load_default, load_engine
-from stormwatch_sentiment.engines.default import HashedLinearModel
+from stormwatch_sentiment.engines.default import HashedLinearModel, mix
 from stormwatch_sentiment.engines.hashing import HashSpec, featurize
 from stormwatch_sentiment.engines.lexicon import Lexicon
 
@@ -73,13 +73,73 @@ def test_negation_flips_the_lexicon_feature() -> None:
     assert plain.tolist() != negated.tolist()
 
 
+@pytest.mark.parametrize(
+    ("text", "scoped"),
+    [
+        ("das ist gut", 0),
+        ("das ist nicht gut", 1),  # gut
+        ("not good at all really", 3),  # good at all; "really" is past the scope
+        ("nicht gut , aber ok", 1),  # the comma ends the scope
+        ("nie wieder . toll", 1),  # wieder
+        ("kein", 0),  # nothing follows
+        ("i don't like it", 2),
+    ],
+)
+def test_negation_scope_marks_the_next_words(text: str, scoped: int) -> None:
+    feats = featurize([text], HashSpec(bits=16, negation_scope=3))
+    assert int((feats.block == 3).sum()) == scoped
+    off = featurize([text], HashSpec(bits=16, negation_scope=0))
+    assert int((off.block == 3).sum()) == 0
+
+
+def test_mix_averages_head_probabilities_then_tempers() -> None:
+    logits = np.array([[2.0, 0.0, 0.0, 0.0, 0.0, 2.0]], dtype=np.float32)
+    p = mix(logits, 2, 1.0)[0]
+    e = np.exp(2.0) / (np.exp(2.0) + 2)
+    np.testing.assert_allclose(p, [(e + (1 - e) / 2) / 2, (1 - e) / 2, (e + (1 - e) / 2) / 2], 1e-5)
+    flat = mix(logits, 2, 2.0)[0]
+    sharp = mix(logits, 2, 0.5)[0]
+    assert flat.sum() == pytest.approx(1.0) and sharp.sum() == pytest.approx(1.0)
+    assert flat.max() - flat.min() < p.max() - p.min() < sharp.max() - sharp.min()
+
+
+def test_format_1_file_still_loads(tmp_path: Path) -> None:
+    # A model saved before heads and temperature existed must load as one head, T = 1.
+    spec = HashSpec(bits=10)
+    w = np.zeros((1 << 10, 3), np.float16)
+    w[5] = [1, 0, -1]
+    header = {
+        "format": "stormwatch-hashed-logreg/1",
+        "model_id": "old",
+        "labels": list(LABELS),
+        "spec": {"bits": 10, "char_min": 2, "char_max": 5, "word_bigrams": True},
+    }
+    np.savez_compressed(
+        tmp_path / "old.npz",
+        header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+        rows=np.array([5], np.int32),
+        values=w[[5]],
+        bias=np.zeros(3, np.float32),
+    )
+    model = HashedLinearModel.load(tmp_path / "old.npz")
+    assert (model.heads, model.temperature, model.spec) == (1, 1.0, spec)
+    assert model.predict(["x"])[0].label in LABELS
+
+
+def test_shipped_model_is_an_ensemble_with_a_temperature() -> None:
+    model = load_default()
+    assert isinstance(model, HashedLinearModel)
+    assert model.heads == 2 and 0.3 < model.temperature < 3.0
+    assert model.spec.negation_scope > 0 and model.model_id.startswith("default-")
+
+
 def test_default_loads_fast_and_is_cached() -> None:
     load_default.cache_clear()
     t0 = time.perf_counter()
     model = load_default()
     assert time.perf_counter() - t0 < 1.0
     assert load_default() is model
-    assert DEFAULT_MODEL.stat().st_size < 5_000_000
+    assert DEFAULT_MODEL.stat().st_size < 10_000_000
     assert load_engine("default", None, 1) is model
 
 

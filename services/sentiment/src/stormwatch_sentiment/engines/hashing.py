@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stormwatch_sentiment.domain.text import canonical
-from stormwatch_sentiment.engines.lexicon import Lexicon
+from stormwatch_sentiment.engines.lexicon import CLAUSE_END, NEGATIONS, Lexicon
 
 U64 = np.uint64
 _SEP = 10  # "\n" separates texts in the concatenated batch; canonical() never emits it
@@ -31,6 +31,7 @@ _M2 = U64(0x94D049BB133111EB)
 _PAIR = U64(0x9E3779B97F4A7C15)
 
 IntArray = npt.NDArray[np.int64]
+N_BLOCKS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +42,18 @@ class HashSpec:
     char_min: int = 2
     char_max: int = 5
     word_bigrams: bool = True
+    negation_scope: int = 0
+    """Words up to this many tokens after a negation (not past , . ! ? ; :) also count as
+    ``NEG_word`` features; 0 turns this off (model format 1 had none)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Features:
     """Sparse features of a batch: one row per n-gram occurrence.
 
-    ``block`` is 0 for word, 1 for character and 2 for lexicon features; each block of a
-    text is scaled by ``1/sqrt(count)`` so that long and short texts land on the same scale.
+    ``block`` is 0 for word, 1 for character, 2 for lexicon and 3 for negation-scope features;
+    each block of a text is scaled by ``1/sqrt(count)`` so that long and short texts land on
+    the same scale.
     """
 
     doc: IntArray
@@ -57,8 +62,8 @@ class Features:
     n_docs: int
 
     def values(self) -> npt.NDArray[np.float32]:
-        key = self.doc * 3 + self.block
-        counts = np.bincount(key, minlength=3 * self.n_docs)
+        key = self.doc * N_BLOCKS + self.block
+        counts = np.bincount(key, minlength=N_BLOCKS * self.n_docs)
         scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
         return scale[key]
 
@@ -72,6 +77,44 @@ def _mix(x: npt.NDArray[np.uint64], salt: int, bits: int) -> IntArray:
     x = x * _M2
     x = x ^ (x >> U64(31))
     return (x >> U64(64 - bits)).astype(np.int64)
+
+
+def _word_hashes(words: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """The position-independent word hash of ``featurize_canonical`` for single words."""
+    out = np.zeros(len(words), dtype=np.uint64)
+    for i, word in enumerate(words):
+        h = U64(0)
+        power = U64(1)
+        for ch in word:
+            h = h + U64(ord(ch)) * power
+            power = power * U64(_BASE)
+        out[i] = h
+    return out
+
+
+with np.errstate(over="ignore"):
+    _NEGATION_H = np.unique(_word_hashes(sorted(NEGATIONS)))
+    _CLAUSE_END_H = np.unique(_word_hashes(sorted(CLAUSE_END)))
+
+
+def _negation_scope(word_h: npt.NDArray[np.uint64], word_doc: IntArray, reach: int) -> IntArray:
+    """Indices of words inside a negation's scope: at most ``reach`` words after a negation,
+    same text, no clause punctuation in between (the NEG_ marking of Das & Chen 2001 and
+    Pang et al. 2002, vectorised: the last negation and the last clause end before each word
+    come from running maxima over their positions)."""
+    n = word_h.shape[0]
+    pos = np.arange(n, dtype=np.int64)
+    is_neg = np.isin(word_h, _NEGATION_H)
+    is_end = np.isin(word_h, _CLAUSE_END_H)
+    doc_start = np.flatnonzero(np.r_[True, word_doc[1:] != word_doc[:-1]])
+    first = np.zeros(n, dtype=np.int64)
+    first[doc_start] = doc_start
+    first = np.maximum.accumulate(first)
+    last_neg = np.maximum.accumulate(np.where(is_neg, pos, -1))
+    last_end = np.maximum.accumulate(np.where(is_end, pos, -1))
+    prev_neg = np.r_[-1, last_neg[:-1]]
+    ok = (prev_neg >= first) & (prev_neg > last_end) & (pos - prev_neg <= reach)
+    return np.flatnonzero(ok & ~is_end)
 
 
 def featurize(texts: Sequence[str], spec: HashSpec, lexicon: Lexicon | None = None) -> Features:
@@ -136,6 +179,11 @@ def featurize_canonical(
             docs_out.append(word_doc[same])
             buckets_out.append(_mix(pair, 0x2002, spec.bits))
             blocks_out.append(np.zeros(same.shape[0], dtype=np.int64))
+        if spec.negation_scope > 0:
+            scoped = _negation_scope(word_h, word_doc, spec.negation_scope)
+            docs_out.append(word_doc[scoped])
+            buckets_out.append(_mix(word_h[scoped], 0x4001, spec.bits))
+            blocks_out.append(np.full(scoped.shape[0], 3, dtype=np.int64))
 
     if lexicon is not None:
         lex_doc, lex_code = lexicon.codes(docs)

@@ -86,7 +86,7 @@ NEGATIONS = frozenset(
     ]
 )
 _SUFFIXES = ("ere", "erer", "sten", "ste", "en", "er", "es", "em", "e", "n", "s")
-_CLAUSE_END = frozenset(".!?,;:")
+CLAUSE_END = frozenset(".!?,;:")
 N_CODES = 8
 """Four polarity bins (strong/weak negative, weak/strong positive) times negated or not."""
 
@@ -132,7 +132,7 @@ class Lexicon:
                     codes.append(_bin(pol) + (4 if reach else 0))
                 if tok in NEGATIONS:
                     reach = 3
-                elif tok in _CLAUSE_END:
+                elif tok in CLAUSE_END:
                     reach = 0
                 elif reach:
                     reach -= 1
