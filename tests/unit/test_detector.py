@@ -382,3 +382,22 @@ def test_daily_sweep_forgets_every_stale_author(seed: int) -> None:
     assert min(snap["last_cnt"].values()) >= swept - horizon
     assert min(snap["last_neg"].values()) >= swept - cfg.gate_window_buckets
     assert set(snap["known"]) == set(snap["last_cnt"])
+
+
+@pytest.mark.parametrize("offset", [-3, -1, 0, 1, 4])
+def test_restore_around_an_arrival_retest_continues_identically(offset: int) -> None:
+    """Cut right around the arrival that pages early: open buckets and caches must survive."""
+    obs = sorted(background(24, 7) + burst("firestorm", EPISODE_AT, 2.0, 60.0), key=lambda o: o.at)
+    whole = run(obs)
+    raised_at = next(t.at for t in whole if t.kind == "raised")
+    k = next(i for i, o in enumerate(obs) if o.at == raised_at) + 1 + offset
+    first = Detector()
+    out: list[Transition] = []
+    for o in obs[:k]:
+        out.extend(first.observe(o))
+    second = Detector()
+    second.restore("hospital", json.loads(json.dumps(first.snapshot("hospital"))))
+    for o in obs[k:]:
+        out.extend(second.observe(o))
+    out.extend(second.advance_all(obs[-1].at + DAY))
+    assert out == whole
