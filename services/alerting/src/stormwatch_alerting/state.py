@@ -77,7 +77,13 @@ class DetectorStateStore:
         )
 
     def apply(self, value: bytes | None, key: bytes | None) -> bool:
-        if value is None:  # a tombstone: the target's state was erased
+        if value is None:
+            # A tombstone: the target's state was erased (``stormwatch forget``). An older
+            # state restored earlier from the same changelog must not survive it.
+            if key is not None:
+                target_id = key.decode("utf-8", "replace")
+                self.detector.drop(target_id)
+                self._applied.pop(target_id, None)
             return False
         try:
             entry = orjson.loads(value)

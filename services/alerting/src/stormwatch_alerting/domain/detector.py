@@ -414,6 +414,10 @@ class Detector:
     def targets(self) -> list[str]:
         return list(self._states)
 
+    def drop(self, target_id: str) -> bool:
+        """Forget a target entirely (erasure, consent withdrawn); True if it was known."""
+        return self._states.pop(target_id, None) is not None
+
     def status(self, target_id: str) -> dict[str, Any]:
         """Current evidence of a target (for dashboards and tests)."""
         st = self._states[target_id]
