@@ -18,6 +18,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +39,7 @@ def mix(logits: npt.NDArray[np.float32], heads: int, temperature: float) -> npt.
     z -= z.max(axis=2, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=2, keepdims=True)
-    p = z.mean(axis=1)
+    p: npt.NDArray[np.float32] = z.mean(axis=1)
     if temperature != 1.0:
         np.power(np.maximum(p, 1e-12), 1.0 / temperature, out=p)
         p /= p.sum(axis=1, keepdims=True)
@@ -85,7 +86,7 @@ class HashedLinearModel:
             "temperature": self.temperature,
             "meta": meta or {},
         }
-        extra = {}
+        extra: dict[str, Any] = {}  # Any: numpy's stub types **kwds like allow_pickle
         if self.lexicon is not None:
             extra["lex_words"], extra["lex_values"] = self.lexicon.to_arrays()
         np.savez_compressed(

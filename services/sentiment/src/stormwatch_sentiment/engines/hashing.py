@@ -64,8 +64,9 @@ class Features:
     def values(self) -> npt.NDArray[np.float32]:
         key = self.doc * N_BLOCKS + self.block
         counts = np.bincount(key, minlength=N_BLOCKS * self.n_docs)
-        scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
-        return scale[key]
+        scale: npt.NDArray[np.float32] = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
+        out: npt.NDArray[np.float32] = scale[key]
+        return out
 
 
 def _mix(x: npt.NDArray[np.uint64], salt: int, bits: int) -> IntArray:
