@@ -35,6 +35,7 @@ class DetectorStateStore:
         self.bootstrap = bootstrap
         self.topic = changelog_topic
         self._applied: dict[str, tuple[int, int]] = {}
+        self.restore_timeout_s = 120.0
         self._ready: set[int] = set()
         self._lock = asyncio.Lock()
 
@@ -103,16 +104,31 @@ class DetectorStateStore:
             return 0
         started = time.monotonic()
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            # Belt and braces with the explicit seeks below: a position reset racing the
+            # seek must still start from the oldest state, never from the end.
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         loaded = 0
         try:
             consumer.assign(parts)
             end = await consumer.end_offsets(parts)
-            await consumer.seek_to_beginning(*parts)
-            remaining = {tp for tp in parts if end[tp] > 0}
+            start = await consumer.beginning_offsets(parts)
+            for tp in parts:
+                consumer.seek(tp, start[tp])
+            remaining = {tp for tp in parts if end[tp] > start[tp]}
+            deadline = time.monotonic() + self.restore_timeout_s
             while remaining:
+                if time.monotonic() > deadline:
+                    # Better to run with a partial history (and say so) than not at all.
+                    log.error(
+                        "Zustand unvollständig / detector state restore timed out for %s",
+                        sorted(tp.partition for tp in remaining),
+                    )
+                    break
                 batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 for records in batch.values():
                     for record in records:
