@@ -52,9 +52,13 @@ def _env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
 
 def _assignments(bootstrap: str, group: str, topic: str) -> list[set[int]]:
     """Partitions of ``topic`` held by each member of ``group``."""
+    from kafka.errors import KafkaError
+
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         desc = admin.describe_groups([group]).get(group) or {}
+    except KafkaError:
+        return []  # coordinator still electing: the caller polls again
     finally:
         admin.close()
     out = []
