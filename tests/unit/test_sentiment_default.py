@@ -92,6 +92,45 @@ def test_negation_scope_marks_the_next_words(text: str, scoped: int) -> None:
     assert int((off.block == 3).sum()) == 0
 
 
+def _word_buckets(text: str, spec: HashSpec) -> set[int]:
+    feats = featurize([text], spec)
+    return set(feats.bucket[feats.block == 0].tolist())
+
+
+@pytest.mark.parametrize(
+    ("umlaut", "ascii_spelling"),
+    [("für", "fuer"), ("Straße", "Strasse"), ("schön", "schoen"), ("Ärzte", "Aerzte")],
+)
+def test_umlaut_folding_lets_both_spellings_share_a_feature(
+    umlaut: str, ascii_spelling: str
+) -> None:
+    on = HashSpec(bits=20, fold_umlauts=True)
+    off = HashSpec(bits=20)
+    assert _word_buckets(ascii_spelling, on) <= _word_buckets(umlaut, on)
+    assert not _word_buckets(ascii_spelling, off) & _word_buckets(umlaut, off)
+    # Texts without umlauts get exactly the features they had before.
+    assert _word_buckets(ascii_spelling, on) == _word_buckets(ascii_spelling, off)
+
+
+@pytest.mark.parametrize(
+    ("text", "copied"),
+    [
+        ("das ist nicht gut und ich bin sauer", True),  # guessed German
+        ("this is not good and i am angry", True),  # guessed English
+        ("😡😡😡", False),  # no language: shared features only
+    ],
+)
+def test_language_copies_follow_the_guesser(text: str, copied: bool) -> None:
+    on = featurize([text], HashSpec(bits=20, negation_scope=3, language_copies=True))
+    off = featurize([text], HashSpec(bits=20, negation_scope=3))
+    assert bool((on.block >= 4).any()) is copied
+    assert sorted(on.bucket[on.block < 4].tolist()) == sorted(off.bucket.tolist())
+    # Characters are never copied; every copy keeps its original's scale.
+    assert not (on.block == 5).any()
+    for b in (0, 3):
+        assert (on.block == b + 4).sum() in (0, (on.block == b).sum())
+
+
 def test_mix_averages_head_probabilities_then_tempers() -> None:
     logits = np.array([[2.0, 0.0, 0.0, 0.0, 0.0, 2.0]], dtype=np.float32)
     p = mix(logits, 2, 1.0)[0]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from stormwatch_sentiment.domain.language import guess_language
 from stormwatch_sentiment.domain.text import canonical
 from stormwatch_sentiment.engines.lexicon import CLAUSE_END, NEGATIONS, Lexicon
 
@@ -31,7 +32,10 @@ _M2 = U64(0x94D049BB133111EB)
 _PAIR = U64(0x9E3779B97F4A7C15)
 
 IntArray = npt.NDArray[np.int64]
-N_BLOCKS = 4
+N_BLOCKS = 8
+"""Blocks 0-3 as in ``Features``; 4-7 are their language copies (each scaled like its own)."""
+_LANG_CODE = {"de": 1, "en": 2}
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,15 @@ class HashSpec:
     negation_scope: int = 0
     """Words up to this many tokens after a negation (not past , . ! ? ; :) also count as
     ``NEG_word`` features; 0 turns this off (model format 1 had none)."""
+    fold_umlauts: bool = False
+    """Words with ä/ö/ü/ß also count as their ASCII spelling (ae/oe/ue/ss): tweets write
+    "für" and "fuer", "Straße" and "Strasse", and the train data has too few of each spelling
+    to learn both. Off in the v1/v2 models."""
+    language_copies: bool = False
+    """Word, lexicon and negation features of a text the language guesser calls German or
+    English also count once more under a language-specific hash (feature augmentation,
+    Daumé III 2007): shared weights carry what both languages agree on, the copies what is
+    language-specific (the German lexicon's polarity scale is not VADER's). Off in v1/v2."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,26 @@ def _negation_scope(word_h: npt.NDArray[np.uint64], word_doc: IntArray, reach: i
     return np.flatnonzero(ok & ~is_end)
 
 
+def _word_spans(
+    codes: npt.NDArray[np.uint64], is_sep: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.uint64], IntArray]:
+    """Hash and start offset of every word (span between spaces/separators): a polynomial
+    hash made position-independent by prefix sums times inverse powers of the base."""
+    length = codes.shape[0]
+    powers = np.cumprod(np.full(length, _BASE, dtype=np.uint64))
+    powers = np.concatenate((np.ones(1, dtype=np.uint64), powers[:-1]))
+    inv_powers = np.cumprod(np.full(length, _BASE_INV, dtype=np.uint64))
+    inv_powers = np.concatenate((np.ones(1, dtype=np.uint64), inv_powers[:-1]))
+    prefix = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum(codes * powers)))
+    delim = np.flatnonzero(is_sep | (codes == U64(_SPACE)))
+    starts = delim[:-1] + 1
+    ends = delim[1:]
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    word_h: npt.NDArray[np.uint64] = (prefix[ends] - prefix[starts]) * inv_powers[starts]
+    return word_h, starts
+
+
 def featurize(texts: Sequence[str], spec: HashSpec, lexicon: Lexicon | None = None) -> Features:
     return featurize_canonical([canonical(t) for t in texts], spec, lexicon)
 
@@ -158,22 +191,22 @@ def featurize_canonical(
         blocks_out.append(np.ones(idx.shape[0], dtype=np.int64))
 
     # Words: spans between delimiters, hashed position-independently with prefix sums.
-    powers = np.cumprod(np.full(length, _BASE, dtype=np.uint64))
-    powers = np.concatenate((np.ones(1, dtype=np.uint64), powers[:-1]))
-    inv_powers = np.cumprod(np.full(length, _BASE_INV, dtype=np.uint64))
-    inv_powers = np.concatenate((np.ones(1, dtype=np.uint64), inv_powers[:-1]))
-    prefix = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum(codes * powers)))
-    delim = np.flatnonzero(is_sep | (codes == U64(_SPACE)))
-    starts = delim[:-1] + 1
-    ends = delim[1:]
-    keep = ends > starts
-    starts, ends = starts[keep], ends[keep]
+    word_h, starts = _word_spans(codes, is_sep)
     if starts.shape[0]:
-        word_h = (prefix[ends] - prefix[starts]) * inv_powers[starts]
         word_doc = doc_of[starts]
         docs_out.append(word_doc)
         buckets_out.append(_mix(word_h, 0x2001, spec.bits))
         blocks_out.append(np.zeros(starts.shape[0], dtype=np.int64))
+        if spec.fold_umlauts and not joined.isascii():
+            # Folding never adds or removes a space, so the folded words line up one to one.
+            folded = joined.translate(_FOLD)
+            if folded != joined:
+                fcodes = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
+                fold_h, _ = _word_spans(fcodes.astype(np.uint64), fcodes == _SEP)
+                changed = np.flatnonzero(fold_h != word_h)
+                docs_out.append(word_doc[changed])
+                buckets_out.append(_mix(fold_h[changed], 0x2001, spec.bits))
+                blocks_out.append(np.zeros(changed.shape[0], dtype=np.int64))
         if spec.word_bigrams and starts.shape[0] > 1:
             same = np.flatnonzero(word_doc[:-1] == word_doc[1:])
             pair = word_h[same] * _PAIR + word_h[same + 1]
@@ -192,9 +225,14 @@ def featurize_canonical(
         buckets_out.append(_mix(lex_code.astype(np.uint64), 0x3001, spec.bits))
         blocks_out.append(np.full(lex_doc.shape[0], 2, dtype=np.int64))
 
-    return Features(
-        doc=np.concatenate(docs_out) if docs_out else empty,
-        bucket=np.concatenate(buckets_out) if buckets_out else empty,
-        block=np.concatenate(blocks_out) if blocks_out else empty,
-        n_docs=n_docs,
-    )
+    doc = np.concatenate(docs_out) if docs_out else empty
+    bucket = np.concatenate(buckets_out) if buckets_out else empty
+    block = np.concatenate(blocks_out) if blocks_out else empty
+    if spec.language_copies and doc.shape[0]:
+        lang = np.array([_LANG_CODE.get(guess_language(d), 0) for d in docs], dtype=np.uint64)
+        sel = np.flatnonzero((lang[doc] > 0) & (block != 1))
+        copied = bucket[sel].astype(np.uint64) * U64(4) + lang[doc[sel]]
+        doc = np.concatenate((doc, doc[sel]))
+        bucket = np.concatenate((bucket, _mix(copied, 0x5001, spec.bits)))
+        block = np.concatenate((block, block[sel] + 4))
+    return Features(doc=doc, bucket=bucket, block=block, n_docs=n_docs)
