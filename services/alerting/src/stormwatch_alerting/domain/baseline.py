@@ -170,12 +170,15 @@ class EvidenceStream:
     """
 
     __slots__ = (
+        "_block_i",
         "_block_m",
         "_block_n",
         "_block_x",
         "_disp_a",
         "_disp_d",
         "_lam_disp",
+        "_log_n",
+        "_phi",
         "_ring",
         "_sum_m",
         "_sum_x",
@@ -197,12 +200,20 @@ class EvidenceStream:
         self._block_n = 0
         days = p.dispersion_half_life_days * 24 * HOUR_S / p.bucket_s
         self._lam_disp = 0.5 ** (1.0 / days)
+        self._block_i = self._block_scale()
+        self._log_n = math.log10(n)
+        # the dispersion of each window changes only when it learns, but is read several
+        # times per close: kept computed (same formula, so the same floats)
+        self._phi = [self._dispersion(i) for i in range(n)]
 
-    def dispersion(self, i: int) -> float:
+    def _dispersion(self, i: int) -> float:
         p = self.p
         w = p.dispersion_prior_weight
         phi = (self._disp_a[i] + p.dispersion_prior * w) / (self._disp_d[i] + w)
         return min(max(phi, p.dispersion_min), p.dispersion_max)
+
+    def dispersion(self, i: int) -> float:
+        return self._phi[i]
 
     def _block_scale(self) -> int:
         """Index of the tested window length closest to the CUSUM block."""
@@ -214,33 +225,37 @@ class EvidenceStream:
 
     def push(self, x: float, m: float, *, learn: bool) -> WindowTest:
         """Add one closed bucket; ``learn`` is False while an alert freezes the baseline."""
+        return self.push_deferred(x, m, learn=learn).resolve()
+
+    def push_deferred(self, x: float, m: float, *, learn: bool) -> PendingTest:
+        """``push`` with the tail probabilities left for later (see ``PendingTest``).
+
+        Every state change happens here, exactly as in ``push``; only the window scores,
+        which change no state, wait until someone needs them.
+        """
         p = self.p
         ring = self._ring
         scales = p.scales
-        # slide every window: add the new bucket, drop the one that falls out of it
+        sum_x = self._sum_x
+        sum_m = self._sum_m
+        phi = self._phi
+        # slide every window: add the new bucket, drop the one that falls out of it; a
+        # window is tested once it is full (the ring never holds more than the longest one)
         n_before = len(ring)
+        n_now = n_before + 1
+        cands: list[tuple[int, float, float, float]] = []
         for i, s in enumerate(scales):
-            self._sum_x[i] += x
-            self._sum_m[i] += m
+            sx = sum_x[i] + x
+            sm = sum_m[i] + m
             if n_before >= s:
                 ox, om = ring[n_before - s]
-                self._sum_x[i] -= ox
-                self._sum_m[i] -= om
+                sx -= ox
+                sm -= om
+            sum_x[i] = sx
+            sum_m[i] = sm
+            if n_now >= s and sm > 0.0 and sx > sm:
+                cands.append((i, round(sx, 9), sm, 1.0 / phi[i]))
         ring.append((x, m))
-        n_now = len(ring)
-        best = 0.0
-        best_i = 0
-        for i, s in enumerate(scales):
-            if n_now < s:
-                continue
-            sx = self._sum_x[i]
-            sm = self._sum_m[i]
-            if sm <= 0.0 or sx <= sm:
-                continue
-            phi = self.dispersion(i)
-            sc = nb_score(round(sx, 9), sm, 1.0 / phi)
-            if sc > best:
-                best, best_i = sc, i
         # CUSUM per block against a rate-ratio alternative (NB likelihood ratio)
         self._block_x += x
         self._block_m += m
@@ -250,7 +265,7 @@ class EvidenceStream:
             self._block_x = self._block_m = 0.0
             self._block_n = 0
             if bm > 0.0:
-                r1 = 1.0 / self.dispersion(self._block_scale())
+                r1 = 1.0 / phi[self._block_i]
                 step = nb_llr(bx, bm, bm * p.cusum_ratio, r1)
                 if step > p.cusum_step_cap:
                     step = p.cusum_step_cap
@@ -258,28 +273,28 @@ class EvidenceStream:
                 self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
         if learn:
             lam = self._lam_disp
+            disp_a = self._disp_a
+            disp_d = self._disp_d
+            wz = p.dispersion_winsor_z
+            w = p.dispersion_prior_weight
+            prior = p.dispersion_prior * w
+            lo, hi = p.dispersion_min, p.dispersion_max
             for i, s in enumerate(scales):
                 if n_now < s:
                     continue
-                sm = self._sum_m[i]
+                sm = sum_m[i]
                 if sm <= 0.0:
                     continue
-                sx = self._sum_x[i]
-                sd = math.sqrt(sm + self.dispersion(i) * sm * sm)
-                lim = sm + p.dispersion_winsor_z * sd + 1.0
+                sx = sum_x[i]
+                sd = math.sqrt(sm + phi[i] * sm * sm)
+                lim = sm + wz * sd + 1.0
                 sx = sx if sx < lim else lim
-                self._disp_a[i] = lam * self._disp_a[i] + ((sx - sm) ** 2 - sm)
-                self._disp_d[i] = lam * self._disp_d[i] + sm * sm
-        n_tests = len(scales)
-        corrected = max(0.0, best - math.log10(n_tests)) if best > 0.0 else 0.0
-        s_best = scales[best_i]
-        return WindowTest(
-            score=corrected,
-            p_value=min(1.0, 10.0 ** (-best) * n_tests) if best > 0.0 else 1.0,
-            observed=self._sum_x[best_i] if n_now >= s_best else 0.0,
-            expected=self._sum_m[best_i] if n_now >= s_best else 0.0,
-            buckets=s_best,
-            cusum=self.cusum / LN10,
+                a = disp_a[i] = lam * disp_a[i] + ((sx - sm) ** 2 - sm)
+                d = disp_d[i] = lam * disp_d[i] + sm * sm
+                ph = (a + prior) / (d + w)  # as in ``_dispersion``
+                phi[i] = lo if ph < lo else (hi if ph > hi else ph)
+        return PendingTest(
+            cands, tuple(sum_x), tuple(sum_m), n_now, scales, self._log_n, self.cusum
         )
 
     def peek(self, extra: list[tuple[float, float]], floor: float = 0.0) -> WindowTest:
@@ -319,7 +334,7 @@ class EvidenceStream:
             if sm <= 0.0 or sx <= sm:
                 continue
             sx = round(sx, 9)
-            r = 1.0 / self.dispersion(i)
+            r = 1.0 / self._phi[i]
             if nb_score_bound(sx, sm, r) < raw_floor:
                 continue
             sc = nb_score(sx, sm, r)
@@ -362,3 +377,69 @@ class EvidenceStream:
         # restored target must continue bit for bit like one that never stopped
         self._sum_x = [float(v) for v in d["sum_x"]]
         self._sum_m = [float(v) for v in d["sum_m"]]
+        self._phi = [self._dispersion(i) for i in range(len(self._phi))]
+
+
+class PendingTest:
+    """The window tests of one close, with their tail probabilities not yet computed.
+
+    A quiet target closes a bucket every five minutes and nobody reads most of those scores:
+    the caller only needs to know that they stay below a threshold, which ``bound`` tells
+    from three ``lgamma`` calls per window. ``resolve`` gives exactly the ``WindowTest``
+    that ``push`` returns, whenever it is asked for, because it keeps the inputs of the
+    close (window sums, dispersion and CUSUM as they were then).
+    """
+
+    __slots__ = ("_cands", "_done", "_log_n", "_n_now", "_scales", "_sum_m", "_sum_x", "cusum")
+
+    def __init__(
+        self,
+        cands: list[tuple[int, float, float, float]],
+        sum_x: tuple[float, ...],
+        sum_m: tuple[float, ...],
+        n_now: int,
+        scales: tuple[int, ...],
+        log_n: float,
+        cusum: float,
+    ) -> None:
+        self._cands = cands
+        self._sum_x = sum_x
+        self._sum_m = sum_m
+        self._n_now = n_now
+        self._scales = scales
+        self._log_n = log_n
+        self.cusum = cusum
+        """CUSUM statistic in nats, as ``EvidenceStream.cusum`` was at the close."""
+        self._done: WindowTest | None = None
+
+    def bound(self) -> float:
+        """An upper bound of the resolved ``score`` (corrected, log10 units)."""
+        best = 0.0
+        for _i, sx, sm, r in self._cands:
+            b = nb_score_bound(sx, sm, r)
+            if b > best:
+                best = b
+        return max(0.0, best - self._log_n) if best > 0.0 else 0.0
+
+    def resolve(self) -> WindowTest:
+        done = self._done
+        if done is not None:
+            return done
+        best = 0.0
+        best_i = 0
+        for i, sx, sm, r in self._cands:
+            sc = nb_score(sx, sm, r)
+            if sc > best:
+                best, best_i = sc, i
+        n_tests = len(self._scales)
+        s_best = self._scales[best_i]
+        full = self._n_now >= s_best
+        done = self._done = WindowTest(
+            score=max(0.0, best - self._log_n) if best > 0.0 else 0.0,
+            p_value=min(1.0, 10.0 ** (-best) * n_tests) if best > 0.0 else 1.0,
+            observed=self._sum_x[best_i] if full else 0.0,
+            expected=self._sum_m[best_i] if full else 0.0,
+            buckets=s_best,
+            cusum=self.cusum / LN10,
+        )
+        return done
