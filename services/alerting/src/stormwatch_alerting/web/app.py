@@ -158,7 +158,10 @@ def build_web(delivery: Delivery, ds: DeliverySettings) -> web.Application:
         try:
             resp: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:
-            resp = exc
+            # Redirects and errors get the same headers; re-raised, as aiohttp expects.
+            for k, v in HEADERS.items():
+                exc.headers.setdefault(k, v)
+            raise
         for k, v in HEADERS.items():
             resp.headers.setdefault(k, v)
         return resp
