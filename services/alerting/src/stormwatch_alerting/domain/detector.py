@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from bisect import insort
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -505,18 +506,7 @@ class Detector:
             level = self._level(score, gates)
             if level == 0:
                 return None
-            st.alert_id = f"{tid}:{int(end)}"
-            st.alert_level = level
-            st.alert_since = end
-            st.quiet = 0
-            return Transition(
-                kind="raised",
-                target_id=tid,
-                alert_id=st.alert_id,
-                level=LEVELS[level - 1],
-                at=end,
-                evidence=self._evidence(st, test, gates, end),
-            )
+            return self._open(st, tid, level, end, lambda: self._evidence(st, test, gates, end))
         # an alert is open: escalate or resolve
         if test.score < cfg.resolve_score:
             st.quiet += 1
@@ -526,16 +516,8 @@ class Detector:
             gates = self._gates(st, q)
             level = self._level(score, gates)
             if level > st.alert_level:
-                previous = LEVELS[st.alert_level - 1]
-                st.alert_level = level
-                return Transition(
-                    kind="escalated",
-                    target_id=tid,
-                    alert_id=st.alert_id,
-                    level=LEVELS[level - 1],
-                    at=end,
-                    previous_level=previous,
-                    evidence=self._evidence(st, test, gates, end),
+                return self._escalate(
+                    st, tid, level, end, lambda: self._evidence(st, test, gates, end)
                 )
         if st.quiet >= self._resolve_buckets:
             gates = self._gates(st, q)
@@ -598,20 +580,38 @@ class Detector:
         level = self._level(score, gates)
         if level <= lvl:
             return None
+
+        def evidence() -> dict[str, Any]:
+            return self._evidence(st, test, gates, at, span)
+
         if st.alert_id is None:
-            st.alert_id = f"{tid}:{int(at)}"
-            st.alert_level = level
-            st.alert_since = at
-            st.quiet = 0
-            return Transition(
-                kind="raised",
-                target_id=tid,
-                alert_id=st.alert_id,
-                level=LEVELS[level - 1],
-                at=at,
-                evidence=self._evidence(st, test, gates, at, span),
-            )
-        previous = LEVELS[lvl - 1]
+            return self._open(st, tid, level, at, evidence)
+        return self._escalate(st, tid, level, at, evidence)
+
+    @staticmethod
+    def _open(
+        st: _Target, tid: str, level: int, at: float, evidence: Callable[[], dict[str, Any]]
+    ) -> Transition:
+        """Open an alert; the id is deterministic so a re-run raises the same alert."""
+        st.alert_id = f"{tid}:{int(at)}"
+        st.alert_level = level
+        st.alert_since = at
+        st.quiet = 0
+        return Transition(
+            kind="raised",
+            target_id=tid,
+            alert_id=st.alert_id,
+            level=LEVELS[level - 1],
+            at=at,
+            evidence=evidence(),
+        )
+
+    @staticmethod
+    def _escalate(
+        st: _Target, tid: str, level: int, at: float, evidence: Callable[[], dict[str, Any]]
+    ) -> Transition:
+        assert st.alert_id is not None
+        previous = LEVELS[st.alert_level - 1]
         st.alert_level = level
         return Transition(
             kind="escalated",
@@ -620,7 +620,7 @@ class Detector:
             level=LEVELS[level - 1],
             at=at,
             previous_level=previous,
-            evidence=self._evidence(st, test, gates, at, span),
+            evidence=evidence(),
         )
 
     def _forget(self, st: _Target, k: int) -> None:

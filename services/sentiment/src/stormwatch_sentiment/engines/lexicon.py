@@ -14,6 +14,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+_CONTRACTIONS = (
+    "cant",
+    "dont",
+    "doesnt",
+    "didnt",
+    "isnt",
+    "wasnt",
+    "arent",
+    "werent",
+    "wont",
+    "wouldnt",
+    "shouldnt",
+    "couldnt",
+)
 NEGATIONS = frozenset(
     [
         "not",
@@ -51,38 +65,10 @@ NEGATIONS = frozenset(
         "weder",
     ]
     + [
-        w.replace("nt", "n't")
-        for w in [
-            "cant",
-            "dont",
-            "doesnt",
-            "didnt",
-            "isnt",
-            "wasnt",
-            "arent",
-            "werent",
-            "wont",
-            "wouldnt",
-            "shouldnt",
-            "couldnt",
-        ]
-    ]
-    + [
-        w.replace("nt", "n’t")
-        for w in [
-            "cant",
-            "dont",
-            "doesnt",
-            "didnt",
-            "isnt",
-            "wasnt",
-            "arent",
-            "werent",
-            "wont",
-            "wouldnt",
-            "shouldnt",
-            "couldnt",
-        ]
+        # English contractions, with the straight and the typographic apostrophe.
+        w.replace("nt", f"n{apostrophe}t")
+        for apostrophe in ("'", "’")
+        for w in _CONTRACTIONS
     ]
 )
 _SUFFIXES = ("ere", "erer", "sten", "ste", "en", "er", "es", "em", "e", "n", "s")
