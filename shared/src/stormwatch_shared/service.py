@@ -9,14 +9,41 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from stormwatch_shared.kafka import PRODUCER_DEFAULTS
+from stormwatch_shared import metrics
+from stormwatch_shared.codec import encode
+from stormwatch_shared.kafka import PRODUCER_DEFAULTS, dead_letter
 from stormwatch_shared.settings import KafkaSettings
+from stormwatch_shared.topics import dlq
 
 
 async def raw_body(msg: Any) -> Any:
     """Hand handlers the undecoded bytes, so a malformed message reaches our dead-letter code
     instead of failing inside the framework where we could not say why."""
     return msg.body
+
+
+async def publish_dead_letter(
+    broker: KafkaBroker, service: str, topic: str, body: bytes, record: Any, reason: str
+) -> Any:
+    """Send a refused message to ``<topic>.dlq`` with its reason and position; count it.
+
+    Returns the unconfirmed publish: callers await it with the batch's other writes, so the
+    consumer offset is committed only once the dead letter is durable too.
+    """
+    letter = dead_letter(
+        service=service,
+        source_topic=topic,
+        reason=reason,
+        payload=body,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )
+    logging.getLogger(f"stormwatch.{service}").warning(
+        "Dead letter %s[%s]@%s: %s", topic, record.partition, record.offset, reason
+    )
+    metrics.record_dead_letter(service, topic)
+    return await broker.publish(encode(letter), dlq(topic), key=record.key, no_confirm=True)
 
 
 def make_broker(settings: KafkaSettings, client_id: str, **extra: Any) -> KafkaBroker:

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from faststream import FastStream
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
 from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, decode, encode
@@ -18,11 +18,10 @@ from stormwatch_shared.events import (
     CrisisAlertResolved,
     MentionScored,
 )
-from stormwatch_shared.kafka import dead_letter
 from stormwatch_shared.observability import instrument
-from stormwatch_shared.service import make_broker, raw_body
+from stormwatch_shared.service import make_broker, publish_dead_letter, raw_body
 from stormwatch_shared.settings import KafkaSettings
-from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED, dlq
+from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED
 
 from stormwatch_alerting.adapters import RecentPosts, alert_event, observation
 from stormwatch_alerting.delivery import metrics as delivery_metrics
@@ -40,23 +39,6 @@ ALERT_TYPES: dict[str, Any] = {
     "CrisisAlertEscalated": CrisisAlertEscalated,
     "CrisisAlertResolved": CrisisAlertResolved,
 }
-
-
-async def _dead_letter(
-    broker: KafkaBroker, topic: str, body: bytes, record: Any, reason: str
-) -> Any:
-    letter = dead_letter(
-        service="alerting",
-        source_topic=topic,
-        reason=reason,
-        payload=body,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-    )
-    log.warning("Dead letter %s[%s]@%s: %s", topic, record.partition, record.offset, reason)
-    metrics.record_dead_letter("alerting", topic)
-    return await broker.publish(encode(letter), dlq(topic), key=record.key, no_confirm=True)
 
 
 def decode_alert(body: bytes) -> Any:
@@ -128,7 +110,11 @@ def build_app(
             try:
                 event = decode(body, MentionScored)
             except DecodeError as exc:
-                pending.append(await _dead_letter(broker, scored_topic, body, record, str(exc)))
+                pending.append(
+                    await publish_dead_letter(
+                        broker, "alerting", scored_topic, body, record, str(exc)
+                    )
+                )
                 continue
             if not seen_mentions.first_time(event.event_id) or store.already_applied(
                 event.target_id, record.partition, record.offset
@@ -179,7 +165,11 @@ def build_app(
         try:
             alert = decode_alert(body)
         except DecodeError as exc:
-            await (await _dead_letter(broker, alerts_topic, body, message.raw_message, str(exc)))
+            await (
+                await publish_dead_letter(
+                    broker, "alerting", alerts_topic, body, message.raw_message, str(exc)
+                )
+            )
             return
         if not seen_alerts.first_time(alert.event_id):
             return

@@ -13,11 +13,10 @@ from faststream.middlewares import AckPolicy
 from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import MentionReceived
-from stormwatch_shared.kafka import dead_letter
 from stormwatch_shared.observability import instrument
-from stormwatch_shared.service import make_broker, raw_body
+from stormwatch_shared.service import make_broker, publish_dead_letter, raw_body
 from stormwatch_shared.settings import KafkaSettings
-from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED, dlq
+from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED
 
 from stormwatch_sentiment.scoring import Scorer
 from stormwatch_sentiment.settings import SentimentSettings
@@ -79,20 +78,9 @@ def build_app(
             try:
                 good.append(decode(body, MentionReceived))
             except DecodeError as exc:
-                letter = dead_letter(
-                    service="sentiment",
-                    source_topic=raw_topic,
-                    reason=str(exc),
-                    payload=body,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                )
-                log.warning("Dead letter %s:%s: %s", record.partition, record.offset, exc)
-                metrics.record_dead_letter("sentiment", raw_topic)
                 pending.append(
-                    await broker.publish(
-                        encode(letter), dlq(raw_topic), key=record.key, no_confirm=True
+                    await publish_dead_letter(
+                        broker, "sentiment", raw_topic, body, record, str(exc)
                     )
                 )
         if good:
