@@ -19,7 +19,7 @@ from stormwatch_shared.topics import ALERTS, MENTIONS_RAW, MENTIONS_SCORED, dlq
 from stormwatch_cli.replay import replay
 from stormwatch_cli.report import AlertReport
 from tests.conftest import DRILL
-from tests.support.kafka_local import KAFKA_SH, free_port, group_lag, read_all
+from tests.support.kafka_local import KAFKA_SH, end_offset_total, free_port, group_lag, read_all
 from tests.support.processes import Service, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
@@ -212,7 +212,20 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         services = [Service(n, env, tmp_path) for n in ("alerting", "sentiment")]
         listener = Service("listener", env, tmp_path)
         services.append(listener)
-        time.sleep(8)
+        # "Mid-stream" means the stream is flowing: on a loaded machine the services can take
+        # longer than a fixed sleep to start, and a broker stopped before the listener's first
+        # connection tests start-up, not a restart. Stop it once mentions are being written
+        # and scored, with most of the replay still to come.
+        b = kafka.bootstrap_servers
+        wait_for(
+            lambda: (
+                end_offset_total(b, kafka.topic(MENTIONS_RAW)) > 0
+                and end_offset_total(b, kafka.topic(MENTIONS_SCORED)) > 0
+            ),
+            120,
+            "mentions flowing through sentiment",
+        )
+        assert listener.proc.poll() is None, "the replay finished before the broker restart"
         subprocess.run([str(KAFKA_SH), "stop", str(data)], check=True)
         time.sleep(3)
         subprocess.run([str(KAFKA_SH), "start", str(port), str(data)], check=True)

@@ -76,6 +76,16 @@ def read_all(
         consumer.close()
 
 
+def end_offset_total(bootstrap: str, topic: str) -> int:
+    """Records written to ``topic`` so far (sum of its partitions' end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(parts).values()) if parts else 0
+    finally:
+        consumer.close()
+
+
 def group_lag(bootstrap: str, group: str, topic: str) -> int:
     """Messages in ``topic`` not yet committed by consumer group ``group``."""
     from kafka.admin import KafkaAdminClient
