@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,58 @@ def test_scores_do_not_depend_on_the_scale_of_the_counts() -> None:
         b = large.update(T0 + i * 300, v * 100)
         assert a.alert == b.alert
         assert a.score == pytest.approx(b.score, abs=0.05)
+
+
+def _scores(values: list[float], cfg: SeriesConfig | None = None) -> list[tuple[float, bool]]:
+    det = SeriesDetector(cfg, bucket_s=300)
+    out = []
+    for i, v in enumerate(values):
+        p = det.update(T0 + i * 300, v)
+        out.append((p.score, p.alert))
+    return out
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 7.0, 5000.0])
+def test_constant_series_never_alerts(level: float) -> None:
+    assert not any(a for _, a in _scores([level] * (12 * 24 * 9)))
+
+
+@pytest.mark.parametrize(
+    ("level", "factor", "at"),
+    [(10.0, 40.0, 2700), (40.0, 15.0, 2300), (400.0, 8.0, 2900)],
+)
+def test_clear_spike_alerts_at_the_spike(level: float, factor: float, at: int) -> None:
+    values = _daily_series(random.Random(11), level, 12, {at: factor})
+    assert _alerts(values) == [at]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [SeriesConfig(), SeriesConfig(slot_scale=0.0), SeriesConfig(scales=(1, 3, 12), threshold=4.0)],
+)
+def test_no_look_ahead_appending_records_never_changes_earlier_outputs(
+    cfg: SeriesConfig,
+) -> None:
+    values = _daily_series(random.Random(13), 30.0, 11, {2500: 9.0, 2501: 6.0, 2900: 1.5})
+    full = _scores(values, cfg)  # type: ignore[arg-type]
+    for cut in (700, 2501, 2950):
+        assert _scores(values[:cut], cfg) == full[:cut]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [17, 18, 19])
+def test_time_of_day_spread_keeps_wild_nights_quiet_but_not_a_daytime_spike(seed: int) -> None:
+    # Nights wander three times as far as days on the log scale: with one all-day scale the
+    # ordinary nights look like bursts; judged by their own slot they do not. (Single records
+    # only: the time-of-day spread is a single-record correction.)
+    rng = random.Random(seed)
+    values = []
+    for i in range(12 * 24 * 12):
+        night = (i // 12) % 24 < 8
+        values.append(200.0 * math.exp(rng.gauss(0.0, 0.3 if night else 0.1)))
+    spike = 12 * 24 * 10 + 12 * 14  # day 10, 14:00
+    values[spike] *= 6.0
+    single = SeriesConfig(scales=(1,))
+    with_slot = [i for i, (_, a) in enumerate(_scores(values, single)) if a]
+    all_day = [i for i, (_, a) in enumerate(_scores(values, replace(single, slot_scale=0.0))) if a]
+    assert with_slot == [spike]
+    assert spike in all_day and len(all_day) > 1

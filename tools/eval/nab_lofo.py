@@ -1,7 +1,8 @@
 """Leave-one-file-out check of the volume mode: the honest estimate for unseen series.
 
 A small grid of the series detector's free parameters (threshold, refractory period, tested
-scales) is scored per file. For every file, the configuration with the best standard +
+scales; with ``--wide`` the weight of the time-of-day spread instead of the scales) is scored
+per file. For every file, the configuration with the best standard +
 low-FP score on the *other four* files is chosen and scored on the held-out file; the
 held-out raw scores are summed and normalized like NAB does. If the default only did well
 because it was fitted to all five files, this figure would show it.
@@ -35,6 +36,12 @@ GRID: dict[str, tuple[Any, ...]] = {
     "refractory_s": (12 * 3600.0, 24 * 3600.0, 36 * 3600.0),
     "scales": ((1,), (1, 12)),
 }
+WIDE_GRID: dict[str, tuple[Any, ...]] = {
+    "threshold": (5.0, 5.5, 6.0, 6.5, 7.0),
+    "refractory_s": (24 * 3600.0, 36 * 3600.0),
+    "slot_scale": (0.0, 1.0, 1.25),
+}
+"""The structural choice made on all five files (time-of-day spread, its weight) left free too."""
 SELECT = ("standard", "reward_low_FP_rate")
 
 
@@ -53,10 +60,13 @@ def _per_file(nab_dir: Path, cfg: SeriesConfig) -> dict[str, dict[str, float]]:
     return out
 
 
-def leave_one_file_out(nab_dir: Path) -> dict[str, Any]:
+def leave_one_file_out(
+    nab_dir: Path, grid: dict[str, tuple[Any, ...]] | None = None
+) -> dict[str, Any]:
+    grid = GRID if grid is None else grid
     configs = [
-        replace(SeriesConfig(), **dict(zip(GRID, values, strict=True)))
-        for values in itertools.product(*GRID.values())
+        replace(SeriesConfig(), **dict(zip(grid, values, strict=True)))
+        for values in itertools.product(*grid.values())
     ]
     scored = [_per_file(nab_dir, c) for c in configs]
     files = sorted(scored[0])
@@ -73,11 +83,11 @@ def leave_one_file_out(nab_dir: Path) -> dict[str, Any]:
         for p in PROFILES:
             held[p] += scored[best][f][p]
         c = configs[best]
-        chosen[f] = {k: getattr(c, k) for k in GRID}
+        chosen[f] = {k: getattr(c, k) for k in grid}
     n_windows = int(sum(scored[0][f]["windows"] for f in files))
     default = SeriesConfig()
     d_index = next(
-        i for i, c in enumerate(configs) if all(getattr(c, k) == getattr(default, k) for k in GRID)
+        i for i, c in enumerate(configs) if all(getattr(c, k) == getattr(default, k) for k in grid)
     )
     return {
         "normalized": {p: normalized(held[p], n_windows, p) for p in PROFILES},
@@ -92,7 +102,9 @@ def leave_one_file_out(nab_dir: Path) -> dict[str, Any]:
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[2]
-    res = leave_one_file_out(root.parent / "shared" / "data" / "nab")
+    res = leave_one_file_out(
+        root.parent / "shared" / "data" / "nab", WIDE_GRID if "--wide" in sys.argv[1:] else None
+    )
     for f, c in res["chosen"].items():
         print(Path(f).name, c)
     print(

@@ -13,16 +13,24 @@ log scale, which need no distributional assumption and no scale-dependent consta
    the one-off bursts in it; centring the slot keeps a steep morning ramp from looking like
    a burst at a fixed slot boundary.
 3. Residual ``r = v - location``; the scale is the interquartile range of the residuals of
-   the same trailing horizon (/1.349, the normal-consistent IQR), which is as robust as the
+   the trailing ``scale_days`` (/1.349, the normal-consistent IQR), which is as robust as the
    MAD but updates incrementally. The same is done for the mean residual of the last
    ``scales`` records, so a sustained rise (a level shift over an hour) is judged against how
    much hourly means usually wander, not against single-record noise.
-4. Score = the largest robust z over the scales. Heavy tails are handled by the threshold
+4. Spread by time of day: a single record is also judged against the spread of its own
+   slot (the IQR of the same ~35 values the seasonal median came from), and the larger of the
+   two spreads counts. Night-time buckets hold few mentions and wander far more on the log
+   scale than daytime ones, so one all-day scale makes every lively night look like a burst.
+   The slot IQR comes from a small sample, so it is widened by ``slot_scale`` (1.25), and it
+   may widen the all-day scale at most ``slot_max`` (1.5) times: with a handful of mentions
+   per bucket the slot holds only a few distinct counts and its IQR is coarse.
+5. Score = the largest robust z over the scales. Heavy tails are handled by the threshold
    itself: robust z of 6 is far beyond what a normal tail would need, but ordinary bursts
    of tweet volume reach 4-5.
-5. An alert is raised on the record whose score first crosses ``threshold``; afterwards a
+6. An alert is raised on the record whose score first crosses ``threshold``; afterwards a
    refractory period (``refractory_s``) suppresses further alerts: one episode, one page.
 
+Every figure at record t uses records up to t only (streaming, no look-ahead).
 No history, no alert: the first ``warmup_s`` and until ``min_history`` residuals exist.
 """
 
@@ -45,7 +53,10 @@ class SeriesConfig:
     scales: tuple[int, ...] = (1, 12)
     """Record counts over which the mean residual is tested (5 min and 1 h by default)."""
     history_days: float = 7.0
-    """Trailing horizon of the seasonal medians and of the residual scale."""
+    """Trailing horizon of the seasonal medians (short: the level of a brand moves)."""
+    scale_days: float = 14.0
+    """Trailing horizon of the residual quantiles (longer: how far a series wanders changes
+    more slowly than its level, and the quartiles get twice the sample)."""
     slot_s: float = 1500.0
     """Width of the time-of-day neighbourhood (centred on the record) of the seasonal median."""
     refractory_s: float = 24 * 3600.0
@@ -54,6 +65,12 @@ class SeriesConfig:
     """One day of history gives one value per time of day: too few to trust a median."""
     min_history: int = 50
     """Residuals needed before a scale is trusted."""
+    slot_scale: float = 1.25
+    """Weight of the time-of-day spread for single records (0 = one all-day scale)."""
+    slot_max: float = 1.5
+    """The time-of-day spread widens the all-day scale at most this many times."""
+    min_slot: int = 10
+    """Values in the time-of-day slot needed before its spread is used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +117,7 @@ class SeriesDetector:
         if bucket_s is not None:
             cfg = replace(cfg, bucket_s=bucket_s)
         self.config = cfg
-        n_hist = max(1, round(cfg.history_days * _DAY_S / cfg.bucket_s))
+        n_hist = max(1, round(cfg.scale_days * _DAY_S / cfg.bucket_s))
         self._n_phases = max(1, round(_DAY_S / cfg.bucket_s))
         days = max(1, round(cfg.history_days))
         self._phases: list[deque[float]] = [deque(maxlen=days) for _ in range(self._n_phases)]
@@ -127,8 +144,12 @@ class SeriesDetector:
         score = 0.0
         expected = 0.0
         if ref:
-            loc = ref[len(ref) // 2]
+            nr = len(ref)
+            loc = ref[nr // 2]
             expected = math.expm1(loc)
+            slot_sd = 0.0
+            if cfg.slot_scale > 0.0 and nr >= cfg.min_slot:
+                slot_sd = cfg.slot_scale * (ref[(3 * nr) // 4] - ref[nr // 4]) / _IQR_TO_SD
             recent = self._recent
             recent.append(v - loc)
             n = len(recent)
@@ -138,6 +159,8 @@ class SeriesDetector:
                 m = sum(recent[n - k + j] for j in range(k)) / k if k > 1 else recent[-1]
                 if len(hist) >= cfg.min_history:
                     sd = (hist.quantile(0.75) - hist.quantile(0.25)) / _IQR_TO_SD
+                    if k == 1 and slot_sd > sd:
+                        sd = min(slot_sd, cfg.slot_max * sd)
                     z = (m - hist.quantile(0.5)) / (sd if sd > 1e-3 else 1e-3)
                     if z > score:
                         score = z
