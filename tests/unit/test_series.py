@@ -219,3 +219,26 @@ def test_time_of_day_spread_keeps_wild_nights_quiet_but_not_a_daytime_spike(seed
     all_day = [i for i, (_, a) in enumerate(_scores(values, replace(single, slot_scale=0.0))) if a]
     assert with_slot == [spike]
     assert spike in all_day and len(all_day) > 1
+
+
+def test_detect_series_output_of_a_prefix_is_a_prefix_of_the_output(tmp_path: Path) -> None:
+    values = _daily_series(random.Random(23), 30.0, 9, {2300: 12.0, 2301: 8.0})
+    rows = [
+        (f"2015-03-{1 + i // 288:02d} {(i % 288) // 12:02d}:{(i % 12) * 5:02d}:00", v)
+        for i, v in enumerate(values)
+    ]
+
+    def run(n: int) -> list[dict[str, str]]:
+        src, out = tmp_path / f"in{n}.csv", tmp_path / f"out{n}.csv"
+        with src.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["timestamp", "value"])
+            w.writerows(rows[:n])
+        detect_series(src, out)
+        with out.open(newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    full = run(len(rows))
+    assert any(r["alert"] == "1" for r in full)
+    for n in (30, 60, 2301, 2400):
+        assert run(n) == full[:n]

@@ -30,7 +30,10 @@ def _epoch(text: str) -> float:
 
 
 def _bucket_seconds(times: list[float]) -> float:
-    """The series' own step: the median gap, robust to a few missing or doubled records."""
+    """The series' own step: the median gap, robust to a few missing or doubled records.
+
+    Called on the first records only (see :func:`detect_series`), so no output depends on
+    a later record, not even through the step."""
     gaps = [b - a for a, b in pairwise(times) if b > a]
     return float(statistics.median(gaps)) if gaps else 300.0
 
@@ -42,7 +45,10 @@ def detect_series(in_csv: Path, out_csv: Path, config: SeriesConfig | None = Non
             raise ValueError(f"{in_csv}: expected columns timestamp,value")
         rows = [(r["timestamp"], r["value"]) for r in reader]
     times = [_epoch(t) for t, _ in rows]
-    det = SeriesDetector(config, bucket_s=_bucket_seconds(times))
+    cfg = config or SeriesConfig()
+    # The step comes from the records before the first that can score (min_history residuals
+    # are needed first), so each output uses only the records up to its own.
+    det = SeriesDetector(cfg, bucket_s=_bucket_seconds(times[: cfg.min_history]))
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
