@@ -8,10 +8,15 @@ a detector setting holds beyond these files, each scenario is replayed in pertur
   random number of seconds, so buckets, hours of the day and the baseline's phase all move;
 - ``rename``: every author id and handle replaced by a random one;
 - ``thin``: a random 25 % of the mentions inside crisis windows removed (a smaller storm);
-- ``all``: all four at once.
+- ``all``: all four at once;
+- ``inject``: complaints from new accounts added at random (Poisson, 4 a day, outside every
+  labelled episode), texts drawn from the firestorm scenarios' crisis windows: more
+  independent new complainers than the drills have, the null the burst test assumes. It
+  checks that its calibration, not the quiet of the dev files, keeps it from paging.
 
 Each variant runs with several seeds. Labels are only read to score (``drills.score_scenario``).
-Usage: ``PYTHONHASHSEED=0 .venv/bin/python tools/eval/robustness.py [preset] [seeds]``.
+Usage: ``PYTHONHASHSEED=0 .venv/bin/python tools/eval/robustness.py [preset] [seeds] [variants]``
+(variants comma-separated, default all).
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drills import ScenarioResult, score_scenario, summary, ts
 
-VARIANTS = ("drop", "shift", "rename", "thin", "all")
+VARIANTS = ("drop", "shift", "rename", "thin", "all", "inject")
+INJECT_PER_DAY = 4.0
+Spans = list[tuple[float, float]]
 ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
 
 
@@ -37,12 +44,61 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _episodes(
-    labels: dict[str, Any],
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+def _episodes(labels: dict[str, Any]) -> tuple[Spans, Spans]:
     crises = [(ts(c["start"]), ts(c["end"])) for c in labels["crises"]]
     benign = [(ts(b["start"]), ts(b["end"])) for b in labels["benign"]]
     return crises, benign
+
+
+def _complaints() -> list[str]:
+    """Texts seen only inside firestorm windows (the storm's complaints, not the chatter)."""
+    inside: set[str] = set()
+    outside: set[str] = set()
+    for name in ("dev-hospital-firestorm", "dev-ambassador-firestorm"):
+        d = ROOT / name
+        if not d.is_dir():
+            continue
+        spans = _episodes(orjson.loads((d / "labels.json").read_bytes()))[0]
+        for line in (d / "mentions.jsonl").read_bytes().splitlines():
+            r = orjson.loads(line)
+            t = ts(r["created_at"])
+            (inside if any(a <= t <= b for a, b in spans) else outside).add(r["text"])
+    return sorted(inside - outside)
+
+
+def _inject(
+    rows: list[dict[str, Any]], labels: dict[str, Any], rng: random.Random, busy: Spans
+) -> list[dict[str, Any]]:
+    texts = _complaints()
+    t = ts(labels["span"]["start"])
+    end = ts(labels["span"]["end"])
+    added = []
+    i = 0
+    while texts:
+        t += rng.expovariate(INJECT_PER_DAY / 86400.0)
+        if t >= end:
+            break
+        if any(a <= t <= b for a, b in busy):
+            continue
+        i += 1
+        added.append(
+            {
+                "id": f"x:inj{i:06d}",
+                "source": "x",
+                "created_at": _iso(t),
+                "text": rng.choice(texts),
+                "lang": "de",
+                "author": {
+                    "id": f"inj{rng.randrange(10**12)}",
+                    "handle": f"@inj{i}",
+                    "followers": 100,
+                },
+                "url": f"https://example.invalid/x/inj{i}",
+                "in_reply_to": None,
+                "metrics": {"likes": 0, "reposts": 0, "replies": 0},
+            }
+        )
+    return sorted(rows + added, key=lambda r: ts(r["created_at"]))
 
 
 def perturb(src: Path, dst: Path, variant: str, seed: int) -> None:
@@ -56,6 +112,8 @@ def perturb(src: Path, dst: Path, variant: str, seed: int) -> None:
     def inside(t: float, spans: list[tuple[float, float]]) -> bool:
         return any(a <= t <= b for a, b in spans)
 
+    if variant == "inject":
+        rows = _inject(rows, labels, rng, crises + benign)
     out = []
     for r in rows:
         t = ts(r["created_at"])
@@ -87,12 +145,14 @@ def perturb(src: Path, dst: Path, variant: str, seed: int) -> None:
     (dst / "mentions.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in out) + b"\n")
 
 
-def run(sensitivity: str = "normal", seeds: int = 3) -> dict[str, Any]:
+def run(
+    sensitivity: str = "normal", seeds: int = 3, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Any]:
     from stormwatch_cli.replay import replay
 
     per_variant: dict[str, list[ScenarioResult]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in VARIANTS:
+        for variant in variants:
             results = per_variant.setdefault(variant, [])
             for seed in range(seeds):
                 for src in sorted(p for p in ROOT.iterdir() if p.is_dir()):
@@ -121,7 +181,8 @@ def run(sensitivity: str = "normal", seeds: int = 3) -> dict[str, Any]:
 if __name__ == "__main__":
     sens = sys.argv[1] if len(sys.argv) > 1 else "normal"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    res = run(sens, n)
+    chosen = tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else VARIANTS
+    res = run(sens, n, chosen)
     for variant, s in res.items():
         print(
             f"{variant:7s} detected {s['detected']}/{s['crises']}  median firestorm lead "
