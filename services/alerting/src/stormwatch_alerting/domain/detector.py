@@ -51,7 +51,9 @@ from stormwatch_alerting.domain.types import Observation, Transition
 
 LEVELS = ("watch", "warning", "critical")
 SNAPSHOT_VERSION = 3
-_OLD_SNAPSHOTS = (2,)
+SNAPSHOT_VERSIONS_READ = (2, 3)
+"""Versions ``restore`` loads. Version 3 added ``newh`` (two floats) and ``burst`` (arrival
+times): no author or post ids, so whatever reads version 2 for ids reads version 3 alike."""
 _NEGATIVE = "negative"
 
 
@@ -968,7 +970,7 @@ class Detector:
 
     def restore(self, target_id: str, state: dict[str, Any]) -> None:
         version = state.get("version")
-        if version != SNAPSHOT_VERSION and version not in _OLD_SNAPSHOTS:
+        if version not in SNAPSHOT_VERSIONS_READ:
             raise ValueError(f"unsupported detector snapshot version {state.get('version')!r}")
         st = _Target(self.config, int(state["next_close"]), float(state["first_at"]))
         st.kind = str(state["kind"])
