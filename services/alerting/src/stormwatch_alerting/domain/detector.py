@@ -215,7 +215,9 @@ class _Target:
         "alert_since",
         "base",
         "burst",
-        "burst_key",
+        "burst_b",
+        "burst_c",
+        "burst_cap",
         "burst_par",
         "first_at",
         "first_bucket",
@@ -254,7 +256,9 @@ class _Target:
         self.newh_den = 0.0
         self.burst: list[float] = []  # arrival times of the latest new negative authors
         # the burst test's rate and bounds for one open bucket (not persisted, like hot_key)
-        self.burst_key = (-1, -1)
+        self.burst_b = -1  # the open bucket and the next close they were computed for
+        self.burst_c = -1
+        self.burst_cap = 0.0
         self.burst_par = (0.0, 0.0, 1.0, 0.0, 0.0)
         self.open: dict[int, _Bucket] = {}
         self.next_close = first_bucket
@@ -424,7 +428,13 @@ class Detector:
                         if len(times) > self._burst_max:
                             del times[0]
                         if len(times) >= self._burst_min and st.alert_level < 2 and self._retest:
-                            burst = self._burst(st, at, b, self._score_need[st.alert_level])
+                            need = self._score_need[st.alert_level]
+                            if (
+                                st.burst_b != b
+                                or st.burst_c != st.next_close
+                                or (st.burst_cap >= need)
+                            ):
+                                burst = self._burst(st, at, b, need)
                 parent = obs.in_reply_to
                 if parent is not None:
                     r = bk.replies
@@ -487,10 +497,10 @@ class Detector:
         newcomers out, as for every other path. Returns a burst only if its score reaches
         ``need``; cheap bounds skip the exact tails otherwise (busy targets, slow runs).
         """
-        key = (b, st.next_close)
-        if st.burst_key != key:
-            st.burst_key = key
+        if st.burst_b != b or st.burst_c != st.next_close:
+            st.burst_b, st.burst_c = b, st.next_close
             st.burst_par = self._burst_params(st, b)
+            st.burst_cap = st.burst_par[4]
         q_h, rate, size, offset, cap = st.burst_par
         if cap < need:
             return None  # no run of these lengths could reach it at this rate: the usual case
