@@ -681,11 +681,12 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
     from faststream import FastStream
     from faststream.kafka import KafkaMessage
     from faststream.middlewares import AckPolicy
-    from stormwatch_shared.service import make_broker, raw_body
+    from stormwatch_shared.service import KeyedSender, make_broker, raw_body
     from stormwatch_shared.settings import KafkaSettings
 
     kafka = KafkaSettings()
     broker = make_broker(kafka, group)
+    sender = KeyedSender(broker)  # the services' publish path, so the ceiling is theirs too
     app = FastStream(broker)
 
     @broker.subscriber(
@@ -702,7 +703,7 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
         if not sink:
             return
         pending = [
-            await broker.publish(body, sink, key=record.key, no_confirm=True)
+            await sender.send(body, sink, record.key)
             for body, record in zip(bodies, message.raw_message, strict=True)
         ]
         await asyncio.gather(*pending)

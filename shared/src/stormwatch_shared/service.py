@@ -46,6 +46,40 @@ async def publish_dead_letter(
     return await broker.publish(encode(letter), dlq(topic), key=record.key, no_confirm=True)
 
 
+class KeyedSender:
+    """Keyed writes of ready-made bytes, straight to the producer FastStream connected.
+
+    ``broker.publish`` builds a publish command, a correlation id and headers and runs the
+    publish middlewares for every message: measured here (2026-12-01, local broker) 29-36 µs
+    of CPU per message against 14-17 µs for the producer's own ``send``, on every scored
+    mention. Our consumers read raw bytes and use none of it. Where the broker has no real
+    producer (FastStream's in-memory ``TestKafkaBroker``) it falls back to ``broker.publish``,
+    so handler unit tests see the same messages.
+
+    ``send`` returns the unconfirmed write; await it (with the batch's others) before the
+    consumer offset may be committed.
+    """
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self.broker = broker
+        self._kind = AIOKafkaProducer
+
+    def _producer(self) -> Any:
+        # Looked up on every send (a few attribute reads): a reconnected broker has a new
+        # producer, and a stale one must never be written to.
+        state = getattr(getattr(self.broker, "config", None), "producer", None)
+        producer = getattr(getattr(state, "_producer", None), "producer", None)
+        return producer if isinstance(producer, self._kind) else None
+
+    async def send(self, value: bytes, topic: str, key: bytes | None) -> Any:
+        producer = self._producer()
+        if producer is None:
+            return await self.broker.publish(value, topic, key=key, no_confirm=True)
+        return await producer.send(topic, value, key=key)
+
+
 def make_broker(settings: KafkaSettings, client_id: str, **extra: Any) -> KafkaBroker:
     logger = logging.getLogger(f"stormwatch.{client_id}.broker")
     return KafkaBroker(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from aiokafka import TopicPartition
 from faststream import FastStream
 from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -19,7 +21,7 @@ from stormwatch_shared.events import (
     MentionScored,
 )
 from stormwatch_shared.observability import instrument
-from stormwatch_shared.service import make_broker, publish_dead_letter, raw_body
+from stormwatch_shared.service import KeyedSender, make_broker, publish_dead_letter, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED
 
@@ -90,6 +92,11 @@ def build_app(
     async def _stop_delivery() -> None:
         await delivery.stop()
 
+    sender = KeyedSender(broker)
+    # One batch or flush at a time: the idle flush below must not interleave with a batch.
+    detect_lock = asyncio.Lock()
+    last_consumer: list[Any] = []
+
     @broker.subscriber(
         scored_topic,
         group_id=settings.group_id,
@@ -97,16 +104,30 @@ def build_app(
         max_records=settings.batch_size,
         batch_timeout_ms=20,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Offsets are committed by ``_flush`` (states first, then the offset), not per batch.
+        ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,
         listener=RestoreOnAssign(store, scored_topic),
     )
     async def detect(bodies: list[bytes], message: KafkaMessage) -> None:
+        async with detect_lock:
+            last_consumer[:] = [message.consumer]
+            try:
+                await _detect(bodies, message)
+            except BaseException:
+                # Nothing consumed since the last commit may be skipped: rewind each
+                # partition to its first uncommitted record (records already applied are
+                # recognised by their offsets and not counted twice).
+                for partition, offset in store.rewind_points().items():
+                    message.consumer.seek(TopicPartition(scored_topic, partition), offset)
+                raise
+
+    async def _detect(bodies: list[bytes], message: KafkaMessage) -> None:
         pending = []
         metrics.record_batch("alerting", len(bodies))
-        touched: set[str] = set()
         await store.ensure_restored({r.partition for r in message.raw_message})
         for body, record in zip(bodies, message.raw_message, strict=True):
+            store.consumed(record.partition, record.offset)
             try:
                 event = decode(body, MentionScored)
             except DecodeError as exc:
@@ -123,7 +144,6 @@ def build_app(
             obs = observation(event)
             recent_posts.add(event)
             figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
-            touched.add(obs.target_id)
             transitions = detector.observe(obs)
             store.mark(obs.target_id, record.partition, record.offset)
             for transition in transitions:
@@ -135,24 +155,63 @@ def build_app(
                 )
                 metrics.record_alert(alert)
                 pending.append(
-                    await broker.publish(
-                        encode(alert),
-                        alerts_topic,
-                        key=alert.target_id.encode(),
-                        no_confirm=True,
-                    )
+                    await sender.send(encode(alert), alerts_topic, alert.target_id.encode())
                 )
-        for tid in touched:
-            pending.append(
-                await broker.publish(
-                    store.encode(tid), changelog_topic, key=tid.encode(), no_confirm=True
-                )
-            )
-        # The consumer offset is committed only after alerts and states are durable.
+        # Alerts leave with every batch, whatever the flush: they must not wait for it.
         await asyncio.gather(*pending)
-        for tid in touched:
-            figures.publish_status(tid, detector.status(tid))
+        now = time.monotonic()
+        if store.flush_due(now, settings.changelog_flush_s):
+            await _flush(message.consumer, now)
         metrics.record_event_time("alerting", figures.newest)
+
+    async def _flush(consumer: Any, now: float) -> None:
+        targets = store.take_dirty(now)
+        writes = [
+            await sender.send(store.encode(tid), changelog_topic, tid.encode()) for tid in targets
+        ]
+        await asyncio.gather(*writes)
+        # The consumer offset is committed only after alerts and states are durable.
+        await consumer.commit()
+        store.committed()
+        for tid in targets:
+            figures.publish_status(tid, detector.status(tid))
+
+    async def _flush_when_idle() -> None:
+        """The last batch before a pause leaves its flush due; do it from here, so states
+        are durable and the lag reads zero within about one interval of going quiet."""
+        while True:
+            await asyncio.sleep(settings.changelog_flush_s / 2)
+            if not last_consumer or detect_lock.locked():
+                continue
+            async with detect_lock:
+                now = time.monotonic()
+                if store.flush_due(now, settings.changelog_flush_s):
+                    try:
+                        await _flush(last_consumer[0], now)
+                    except Exception:  # the next batch or flush tries again
+                        log.exception("Zustand nicht gesichert / detector state flush failed")
+
+    idle_task: list[asyncio.Task[None]] = []
+
+    @app.after_startup
+    async def _start_idle_flush() -> None:
+        idle_task.append(asyncio.create_task(_flush_when_idle()))
+
+    @app.on_shutdown
+    async def _final_flush() -> None:
+        """Graceful stop: finish the batch in flight, write the states, commit."""
+        for task in idle_task:
+            task.cancel()
+        if not last_consumer:
+            return
+        try:
+            async with asyncio.timeout(10):
+                async with detect_lock:
+                    now = time.monotonic()
+                    if store.flush_due(now, settings.changelog_flush_s, force=True):
+                        await _flush(last_consumer[0], now)
+        except Exception:  # redone from the last commit at the next start: nothing is lost
+            log.exception("Zustand beim Stopp nicht gesichert / final state flush failed")
 
     @broker.subscriber(
         alerts_topic,

@@ -17,6 +17,13 @@ class AlertingSettings(BaseSettings):
     group_id: str = Field(default="stormwatch-alerting", min_length=1)
     delivery_group_id: str = Field(default="stormwatch-delivery", min_length=1)
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    changelog_flush_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="Write detector states to the changelog and commit the consumer "
+        "offset every this many seconds (the work a crash redoes); alerts never wait for it.",
+    )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP server for alert emails.")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None

@@ -10,6 +10,14 @@ this instance, its changelog partition is read back before any of its mentions.
 Each state records the offset of the last scored mention it includes. If the process dies
 after writing the state but before committing the consumer offset, the redelivered
 mentions up to that offset are skipped instead of being counted twice.
+
+States are written at a *flush*, not after every batch (Kafka Streams' commit interval):
+under a backlog a batch touches most targets, and a state carries the target's whole
+history, so per-batch writes cost more than the detection itself (measured 2026-12-01:
+4.8 kB of changelog per scored mention on 300 targets). The consumer offset is committed
+only at a flush, right after the states are durable, so a restart resumes from a commit
+whose states match it; the work in between is redone, and the alerts it raises again carry
+the same deterministic ids, which delivery de-duplicates.
 """
 
 from __future__ import annotations
@@ -38,6 +46,11 @@ class DetectorStateStore:
         self.restore_timeout_s = 120.0
         self._ready: set[int] = set()
         self._lock = asyncio.Lock()
+        self._dirty: set[str] = set()
+        """Targets whose state changed since the last flush."""
+        self._uncommitted: dict[int, int] = {}
+        """Per partition, the first offset consumed since the last commit (where to rewind)."""
+        self._last_flush: float | None = None
 
     async def ensure_restored(self, partitions: Iterable[int]) -> None:
         """Restore every partition not restored since it was assigned, before its records.
@@ -57,7 +70,48 @@ class DetectorStateStore:
                 self._ready |= missing
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        self._ready -= set(partitions)
+        """Forget revoked partitions. Targets changed there since the last flush are dropped:
+        their state is ahead of the committed offset, and the partition's next owner (maybe
+        this instance again) rebuilds it from the changelog and that offset."""
+        gone = set(partitions)
+        self._ready -= gone
+        for partition in gone:
+            self._uncommitted.pop(partition, None)
+        for target_id in [t for t in self._dirty if self._applied.get(t, (-1,))[0] in gone]:
+            self._dirty.discard(target_id)
+            self._applied.pop(target_id, None)
+            self.detector.drop(target_id)
+
+    def consumed(self, partition: int, offset: int) -> None:
+        """Note a record handed to the handler; the first per partition is the rewind point."""
+        self._uncommitted.setdefault(partition, offset)
+
+    def flush_due(self, now: float, interval_s: float, force: bool = False) -> bool:
+        """Due ``interval_s`` after the last flush (that bounds the work a crash redoes),
+        or now when ``force``d (stopping). Not after every short batch: when sentiment is
+        the bottleneck every batch is short, and the states would again be written per
+        batch."""
+        if not self._dirty and not self._uncommitted:
+            return False
+        return force or self._last_flush is None or now - self._last_flush >= interval_s
+
+    def take_dirty(self, now: float) -> list[str]:
+        """The targets to write now (those the detector still holds); the flush clock
+        restarts."""
+        known = set(self.detector.targets())
+        dirty = sorted(t for t in self._dirty if t in known)
+        self._dirty.clear()
+        self._last_flush = now
+        return dirty
+
+    def committed(self) -> None:
+        self._uncommitted.clear()
+
+    def rewind_points(self) -> dict[int, int]:
+        """Where each partition must restart after a failed batch (then forgotten)."""
+        points = dict(self._uncommitted)
+        self._uncommitted.clear()
+        return points
 
     def already_applied(self, target_id: str, partition: int, offset: int) -> bool:
         seen = self._applied.get(target_id)
@@ -65,6 +119,7 @@ class DetectorStateStore:
 
     def mark(self, target_id: str, partition: int, offset: int) -> None:
         self._applied[target_id] = (partition, offset)
+        self._dirty.add(target_id)
 
     def encode(self, target_id: str) -> bytes:
         partition, offset = self._applied.get(target_id, (-1, -1))
@@ -85,6 +140,7 @@ class DetectorStateStore:
                 target_id = key.decode("utf-8", "replace")
                 self.detector.drop(target_id)
                 self._applied.pop(target_id, None)
+                self._dirty.discard(target_id)
             return False
         try:
             entry = orjson.loads(value)

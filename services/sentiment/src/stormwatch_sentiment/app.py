@@ -14,7 +14,7 @@ from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import MentionReceived
 from stormwatch_shared.observability import instrument
-from stormwatch_shared.service import make_broker, publish_dead_letter, raw_body
+from stormwatch_shared.service import KeyedSender, make_broker, publish_dead_letter, raw_body
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED
 
@@ -41,6 +41,7 @@ def build_app(
     app = FastStream(broker, logger=log)
     raw_topic, scored_topic = kafka.topic(MENTIONS_RAW), kafka.topic(MENTIONS_SCORED)
     state: dict[str, Scorer] = {}
+    sender = KeyedSender(broker)
     obs = instrument(app, broker, "sentiment", kafka=kafka, lag=[(settings.group_id, MENTIONS_RAW)])
     obs.require("model")
     metrics.prepare("sentiment", topics=[MENTIONS_RAW])
@@ -89,12 +90,7 @@ def build_app(
             metrics.record_scored(scored, time.perf_counter() - started, settings.engine)
             for event in scored:
                 pending.append(
-                    await broker.publish(
-                        encode(event),
-                        scored_topic,
-                        key=event.target_id.encode(),
-                        no_confirm=True,
-                    )
+                    await sender.send(encode(event), scored_topic, event.target_id.encode())
                 )
         # Offsets are committed after this returns: only once every write is confirmed.
         await asyncio.gather(*pending)
