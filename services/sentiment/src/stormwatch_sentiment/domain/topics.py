@@ -203,13 +203,19 @@ class TopicTagger:
             compiled.append((topic, re.compile(joined)))
         self._compiled = tuple(compiled)
         self._any = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in compiled) or "(?!)")
-        # Per topic, a literal every match must contain (None: some pattern has no usable
-        # literal, so the regex always runs). ``in`` on a str is far cheaper than a regex.
-        self._cores: dict[str, tuple[str, ...] | None] = {}
+        # Per topic, the literals its patterns must contain (``in`` on a str is far cheaper
+        # than a regex), and the few patterns with no usable literal as one small regex of
+        # their own: only those run on every text, the topic's full regex only after a
+        # literal is found. Before this split one literal-less pattern made the whole topic
+        # regex run on every text (2026-12-01: 63 -> 24 us per text on the dev tweets).
+        self._cores: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {}
         for topic, plist in self.patterns.items():
-            cores = [_literal_core(_lower_pattern(p)) for p in plist]
+            lowered = [_lower_pattern(p) for p in plist]
+            cores = [_literal_core(p) for p in lowered]
+            bare = [p for p, c in zip(lowered, cores, strict=True) if c is None]
             self._cores[topic] = (
-                None if any(c is None for c in cores) else tuple(c for c in cores if c is not None)
+                tuple(dict.fromkeys(c for c in cores if c is not None)),
+                re.compile("|".join(f"(?:{p})" for p in bare)) if bare else None,
             )
 
     @classmethod
@@ -255,11 +261,17 @@ class TopicTagger:
         text = text[:10_000].lower()
         found = []
         for topic, rx in self._compiled:
-            cores = self._cores[topic]
-            if cores is not None and not any(core in text for core in cores):
-                continue
-            if rx.search(text):
+            cores, bare = self._cores[topic]
+            if bare is not None and bare.search(text):
                 found.append(topic)
+                continue
+            # Without a bare match, only a pattern with a literal can match: it needs its
+            # literal in the text first.
+            for core in cores:
+                if core in text:
+                    if rx.search(text):
+                        found.append(topic)
+                    break
         return tuple(found)
 
     @property

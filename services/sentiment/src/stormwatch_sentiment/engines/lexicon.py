@@ -90,8 +90,13 @@ def _bin(polarity: float) -> int:
 class Lexicon:
     """Word -> polarity in [-1, 1]; lookups fall back to a few German/English inflections."""
 
+    _MEMO_MAX = 200_000
+
     def __init__(self, polarity: Mapping[str, float]) -> None:
         self.polarity = {w: float(p) for w, p in polarity.items() if p != 0.0}
+        self._bins: dict[str, int] = {}
+        """token -> polarity bin (-1: not in the lexicon). Words follow Zipf's law, so a
+        token is mostly looked up again; a miss costs the whole suffix loop each time."""
 
     def lookup(self, token: str) -> float | None:
         pol = self.polarity.get(token)
@@ -108,14 +113,20 @@ class Lexicon:
         """(text index, feature code) for each lexicon hit in canonical texts."""
         doc_ids: list[int] = []
         codes: list[int] = []
+        bins = self._bins
+        if len(bins) > self._MEMO_MAX:
+            bins.clear()
         lookup = self.lookup
         for i, doc in enumerate(docs):
             reach = 0  # how many more tokens a preceding negation flips
             for tok in doc.split():
-                pol = lookup(tok)
-                if pol is not None:
+                code = bins.get(tok)
+                if code is None:
+                    pol = lookup(tok)
+                    code = bins[tok] = -1 if pol is None else _bin(pol)
+                if code >= 0:
                     doc_ids.append(i)
-                    codes.append(_bin(pol) + (4 if reach else 0))
+                    codes.append(code + (4 if reach else 0))
                 if tok in NEGATIONS:
                     reach = 3
                 elif tok in CLAUSE_END:
