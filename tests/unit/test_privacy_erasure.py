@@ -112,6 +112,15 @@ def test_nothing_to_erase_reports_zero() -> None:
     assert removed == 0 and after == state
 
 
+def test_version_2_snapshots_written_before_the_burst_test_are_erased_too() -> None:
+    state = {**_detector().snapshot("paula"), "version": 2}
+    state.pop("newh", None)
+    state.pop("burst", None)
+    author = next(iter(state["known"]))
+    after, removed = erase_from_snapshot(state, Subject.of(author_ids=[author]))
+    assert removed > 0 and author not in after["known"]
+
+
 def test_unknown_snapshot_versions_are_refused() -> None:
     state = {**_detector().snapshot("paula"), "version": 999}
     with pytest.raises(ValueError, match="version"):

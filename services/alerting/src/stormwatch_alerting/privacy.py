@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stormwatch_alerting.domain.detector import SNAPSHOT_VERSION
+from stormwatch_alerting.domain.detector import SNAPSHOT_VERSIONS_READ
 
 AUTHOR_MAPS = ("neg_e", "known", "last_cnt", "last_neg")
 """Snapshot keys whose dict keys are author ids."""
@@ -100,10 +100,12 @@ def erase_from_snapshot(state: Mapping[str, Any], subject: Subject) -> tuple[dic
     Refuses snapshot versions it does not know: a layout it cannot read could hide an author
     id where this function does not look, and a silent partial erasure is worse than none.
     """
-    if state.get("version") != SNAPSHOT_VERSION:
+    # Version 3 adds the burst test's arrival times (no author or post ids) to version 2.
+    if state.get("version") not in SNAPSHOT_VERSIONS_READ:
         raise ValueError(
             f"detector snapshot version {state.get('version')!r} unknown to the eraser "
-            f"(knows {SNAPSHOT_VERSION}); update stormwatch_alerting.privacy"
+            f"(knows {', '.join(map(str, SNAPSHOT_VERSIONS_READ))}); "
+            "update stormwatch_alerting.privacy"
         )
     out = copy.deepcopy(dict(state))
     removed = 0
