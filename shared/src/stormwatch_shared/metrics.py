@@ -317,6 +317,9 @@ class _Window:
     negative: int = 0
     authors: set[str] = field(default_factory=set)
     hour: deque[tuple[int, int]] = field(default_factory=deque)
+    gauges: tuple[Any, Any, Any] | None = None
+    """The target's (mentions, authors, negative share) gauge children: ``labels()`` takes a
+    lock and a dict lookup, and every target closes a bucket every five minutes."""
 
 
 class TargetFigures:
@@ -357,11 +360,18 @@ class TargetFigures:
             if len(w.hour) > self.share_buckets:
                 w.hour.popleft()
         last_mentions, last_authors = (0, 0) if gap else (w.mentions, len(w.authors))
-        label = target_label(target_id)
-        TARGET_OBSERVED_MENTIONS.labels(target=label).set(last_mentions)
-        TARGET_OBSERVED_AUTHORS.labels(target=label).set(last_authors)
+        if w.gauges is None:
+            label = target_label(target_id)
+            w.gauges = (
+                TARGET_OBSERVED_MENTIONS.labels(target=label),
+                TARGET_OBSERVED_AUTHORS.labels(target=label),
+                TARGET_NEGATIVE.labels(target=label),
+            )
+        mentions, authors, negative = w.gauges
+        mentions.set(last_mentions)
+        authors.set(last_authors)
         total = sum(n for n, _ in w.hour)
-        TARGET_NEGATIVE.labels(target=label).set(sum(k for _, k in w.hour) / total if total else 0)
+        negative.set(sum(k for _, k in w.hour) / total if total else 0)
         w.bucket, w.mentions, w.negative = new_bucket, 0, 0
         w.authors = set()
 
