@@ -22,6 +22,11 @@ runs them):
   at a local SMTP server is taken (see ``alert_latencies``).
 - ``listener_replay_mentions_per_s`` and ``peak_rss_mb_listener``: the real listener process
   replaying the same scenario file into its own topics (no consumers).
+- ``cpu_us_per_mention_<process>`` and ``relay_cpu_us_per_mention_<process>``: CPU time (user
+  + system) each process used from the first publish of the burst to its drain, divided by
+  the burst's mentions: sentiment, alerting (or the two relays), the broker, and the
+  producer (this process). On two cores the pipeline cannot go faster than 2 s divided by
+  their sum, so these say where a faster pipeline has to come from.
 
 Run alone: ``.venv/bin/python bench/bench_pipeline.py`` (needs Java for the local broker, or
 ``STORMWATCH_BENCH_KAFKA=host:port``); ``bench/run.py`` runs it with the other benchmarks.
@@ -373,6 +378,21 @@ class MailSink:
 
 
 # --------------------------------------------------------------------------- Kafka helpers
+_BROKER_PID: int | None = None
+"""The local broker's process, for CPU accounting (None for a broker configured from outside)."""
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time a process has used so far (Linux ``/proc``)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def broker() -> Iterator[str]:
     configured = os.environ.get("STORMWATCH_BENCH_KAFKA") or os.environ.get("STORMWATCH_TEST_KAFKA")
@@ -386,6 +406,8 @@ def broker() -> Iterator[str]:
         port = s.getsockname()[1]
     data = Path(tempfile.mkdtemp(prefix="stormwatch-bench-kafka-"))
     subprocess.run([str(KAFKA_SH), "start", str(port), str(data)], check=True)
+    global _BROKER_PID
+    _BROKER_PID = int((data / "kafka.pid").read_text().strip())
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -508,18 +530,29 @@ async def _burst(
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch_lag())
+    pids = {p.name: p.proc.pid for p in procs} | {"broker": _BROKER_PID, "producer": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
     await kafka.publish(raw, timed)
     published = time.monotonic()
     total = len(warmup) + len(timed)
     done = await _wait_committed(kafka, last_group, last_topic, total, 600, procs)
+    cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     stop.set()
     await watcher
+    # Where the CPU went during the burst, per timed mention: the bench's own process is the
+    # producer (and the lag watcher), the broker is shared by everything.
+    cpu_us = {
+        name: round(1e6 * (after - before) / len(timed), 1)
+        for name, after in cpu_after.items()
+        if after is not None and (before := cpu_before[name]) is not None
+    }
     return {
         "seconds": done - started,
         "publish_seconds": published - started,
         "per_s": len(timed) / (done - started),
         "max_lag": list(max_lag.values()),
+        "cpu_us_per_mention": cpu_us,
     }
 
 
@@ -667,6 +700,8 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         "alert_latency_p99_s": round(_p99(lat), 3) if lat else None,
         "alert_latency_max_s": round(lat[-1], 3) if lat else None,
         **pipe["rss"],
+        **{f"cpu_us_per_mention_{k}": v for k, v in burst["cpu_us_per_mention"].items()},
+        **{f"relay_cpu_us_per_mention_{k}": v for k, v in relay["cpu_us_per_mention"].items()},
     }
     if lst is not None:
         result["listener_replay_mentions_per_s"] = round(lst["per_s"])
