@@ -150,10 +150,10 @@ def detector_section() -> str:
         "Method: log(1 + count), seasonal median of the same time of day (±12.5 min) over the "
         "last 7 days, residual scale from the interquartile range of the last 14 days' "
         "residuals; a single record is judged by the larger of that scale and the spread of "
-        "its own time-of-day slot (IQR of the same values as the median, at most 1.25 times "
-        "the all-day scale), hourly means by the all-day scale (robust z ≥ 6), then a "
-        "24 h refractory period; streaming, no look-ahead; warm-up 2 days (inside NAB's "
-        "probation).",
+        "its own time-of-day slot (IQR of the same values as the median, less Poisson counting "
+        "noise, at most 1.25 times the all-day scale), hourly means by the all-day scale "
+        "(robust z ≥ 6), then a 24 h refractory period; streaming, no look-ahead; warm-up 2 "
+        "days (inside NAB's probation).",
         "",
     ]
     try:

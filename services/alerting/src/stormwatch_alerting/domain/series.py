@@ -4,7 +4,8 @@ Mention volume of a brand is heavy-tailed and strongly daily: a 5-minute count c
 on an ordinary evening, and one retweet cascade makes a mean/variance model (even a
 negative-binomial one) either blind or noisy depending on how the dispersion was estimated.
 So the volume mode judges every record against its own history with order statistics on a
-log scale, which need no distributional assumption and no scale-dependent constant:
+log scale, which need no distributional assumption and no scale-dependent constant (the one
+count-dependent term is the Poisson counting noise of step 4, which is not fitted):
 
 1. ``v = log(1 + count)``: multiplicative bursts become additive, a brand with 3 and one
    with 3,000 mentions per bucket look alike.
@@ -19,11 +20,13 @@ log scale, which need no distributional assumption and no scale-dependent consta
    much hourly means usually wander, not against single-record noise.
 4. Spread by time of day: a single record is also judged against the spread of its own
    slot (the IQR of the same ~35 values the seasonal median came from), and the larger of the
-   two spreads counts. Night-time buckets hold few mentions and wander far more on the log
-   scale than daytime ones, so one all-day scale makes every lively night look like a burst.
-   The slot IQR comes from a small sample, so it is widened by ``slot_scale`` (1.25), and it
-   may widen the all-day scale at most ``slot_max`` (1.5) times: with a handful of mentions
-   per bucket the slot holds only a few distinct counts and its IQR is coarse.
+   two spreads counts. Busy and quiet hours wander differently on the log scale, so one
+   all-day scale makes every lively hour look like a burst. Only the part of the slot spread
+   beyond counting noise counts (Poisson: sd of log(1 + X) is about sqrt(mu) / (1 + mu)):
+   with a handful of mentions per bucket the slot holds a few distinct small counts whose
+   IQR is all noise, and it would blind a small brand to its bursts; the all-day scale
+   already holds that noise. And the slot spread may widen the all-day scale at most
+   ``slot_max`` (1.25) times: it comes from a small sample.
 5. Score = the largest robust z over the scales. Heavy tails are handled by the threshold
    itself: robust z of 6 is far beyond what a normal tail would need, but ordinary bursts
    of tweet volume reach 4-5.
@@ -65,9 +68,9 @@ class SeriesConfig:
     """One day of history gives one value per time of day: too few to trust a median."""
     min_history: int = 50
     """Residuals needed before a scale is trusted."""
-    slot_scale: float = 1.25
-    """Weight of the time-of-day spread for single records (0 = one all-day scale)."""
-    slot_max: float = 1.5
+    slot_scale: float = 1.0
+    """Weight of the time-of-day spread for single records (0 = one all-day scale only)."""
+    slot_max: float = 1.25
     """The time-of-day spread widens the all-day scale at most this many times."""
     min_slot: int = 10
     """Values in the time-of-day slot needed before its spread is used."""
@@ -149,7 +152,11 @@ class SeriesDetector:
             expected = math.expm1(loc)
             slot_sd = 0.0
             if cfg.slot_scale > 0.0 and nr >= cfg.min_slot:
-                slot_sd = cfg.slot_scale * (ref[(3 * nr) // 4] - ref[nr // 4]) / _IQR_TO_SD
+                spread = (ref[(3 * nr) // 4] - ref[nr // 4]) / _IQR_TO_SD
+                # Counting noise: sd of log(1 + X), X ~ Poisson(mu), is about sqrt(mu)/(1 + mu).
+                count_sd = math.sqrt(max(expected, 0.25)) / (1.0 + expected)
+                excess = spread * spread - count_sd * count_sd
+                slot_sd = cfg.slot_scale * math.sqrt(excess) if excess > 0.0 else 0.0
             recent = self._recent
             recent.append(v - loc)
             n = len(recent)
