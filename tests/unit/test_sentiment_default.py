@@ -112,6 +112,19 @@ def test_umlaut_folding_lets_both_spellings_share_a_feature(
     assert _word_buckets(ascii_spelling, on) == _word_buckets(ascii_spelling, off)
 
 
+def test_char_ngrams_within_words_never_span_a_space() -> None:
+    on = HashSpec(bits=20, char_within_words=True)
+
+    def chars(text: str, spec: HashSpec) -> set[int]:
+        feats = featurize([text], spec)
+        return set(feats.bucket[feats.block == 1].tolist())
+
+    # Each word keeps its own n-grams (with the boundary spaces), none joins two words.
+    assert chars("kein arzt", on) == chars("kein", on) | chars("arzt", on)
+    assert chars("kein arzt", HashSpec(bits=20)) > chars("kein", on) | chars("arzt", on)
+    assert chars("arzt", on) == chars("arzt", HashSpec(bits=20))  # one word: unchanged
+
+
 @pytest.mark.parametrize(
     ("text", "copied"),
     [

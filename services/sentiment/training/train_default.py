@@ -153,7 +153,12 @@ def balance_weights(y: np.ndarray, lang: np.ndarray) -> np.ndarray:
 
 
 def fit_heads(
-    x: sp.csr_matrix, y: np.ndarray, c: float, nb_c: float, weight: np.ndarray
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    c: float,
+    nb_c: float,
+    weight: np.ndarray,
+    nb_alpha: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights (buckets x 2*labels) and bias of the logistic-regression and NBSVM heads."""
     n_labels = len(LABELS)
@@ -167,8 +172,8 @@ def fit_heads(
     bias[:n_labels] = lr.intercept_
     present = (xc != 0).astype(np.float64)
     for k in range(n_labels):
-        p = 1.0 + np.asarray(present[y == k].sum(axis=0)).ravel()
-        q = 1.0 + np.asarray(present[y != k].sum(axis=0)).ravel()
+        p = nb_alpha + np.asarray(present[y == k].sum(axis=0)).ravel()
+        q = nb_alpha + np.asarray(present[y != k].sum(axis=0)).ravel()
         r = np.log((p / p.sum()) / (q / q.sum()))
         target = (y == k).astype(int)
         w = weight.copy()  # class k against the rest with equal total weight

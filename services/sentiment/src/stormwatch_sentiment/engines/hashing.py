@@ -58,6 +58,10 @@ class HashSpec:
     English also count once more under a language-specific hash (feature augmentation,
     Daumé III 2007): shared weights carry what both languages agree on, the copies what is
     language-specific (the German lexicon's polarity scale is not VADER's). Off in v1/v2."""
+    char_within_words: bool = False
+    """Character n-grams stay inside one word (a space may only be their first or last
+    character, marking the word's start or end), as scikit-learn's ``char_wb``; off in
+    v1/v2, where they also span word boundaries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,8 @@ def featurize_canonical(
     # Character n-grams: rolling polynomial over the canonical text (spaces included, so
     # word starts and ends are visible), never across the separator between texts.
     h = codes.copy()
+    if spec.char_within_words:
+        spaces = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(codes == U64(_SPACE))))
     for n in range(2, spec.char_max + 1):
         width = length - n + 1
         if width <= 0:
@@ -185,6 +191,8 @@ def featurize_canonical(
         start_doc = doc_of[:width]
         ok = (start_doc == doc_of[n - 1 : n - 1 + width]) & ~is_sep[:width]
         ok &= ~is_sep[n - 1 : n - 1 + width]
+        if spec.char_within_words and n > 2:  # no space strictly inside the n-gram
+            ok &= spaces[n - 1 : n - 1 + width] == spaces[1 : 1 + width]
         idx = np.flatnonzero(ok)
         docs_out.append(start_doc[idx])
         buckets_out.append(_mix(h[idx], 0x1000 + n, spec.bits))
