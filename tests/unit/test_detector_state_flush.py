@@ -68,6 +68,21 @@ def test_rewind_points_are_the_first_uncommitted_offsets() -> None:
     assert store.rewind_points() == {}  # forgotten once used
 
 
+def test_commit_offsets_follow_the_records_handled_not_the_consumer() -> None:
+    """The offset after the last record handled per partition with uncommitted work: a batch
+    the consumer has fetched but not handed over yet must not be committed."""
+    _, store = _store_with(("paula", 0, 5), ("jonas", 1, 9), ("paula", 0, 6))
+    store.consumed(2, 40)  # a record that was only dead-lettered still counts as handled
+    assert store.commit_offsets() == {0: 7, 1: 10, 2: 41}
+    store.take_dirty(1.0)
+    store.committed()
+    assert store.commit_offsets() == {}
+    store.consumed(1, 10)
+    assert store.commit_offsets() == {1: 11}
+    store.revoke([1])
+    assert store.commit_offsets() == {}
+
+
 def test_commit_clears_the_rewind_points() -> None:
     _, store = _store_with(("paula", 0, 5))
     store.take_dirty(1.0)

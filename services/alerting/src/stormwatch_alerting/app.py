@@ -170,8 +170,12 @@ def build_app(
             await sender.send(store.encode(tid), changelog_topic, tid.encode()) for tid in targets
         ]
         await asyncio.gather(*writes)
-        # The consumer offset is committed only after alerts and states are durable.
-        await consumer.commit()
+        # The consumer offset is committed only after alerts and states are durable, and
+        # explicitly: the consumer's own position may already include a fetched batch that
+        # is still waiting for ``detect_lock``.
+        offsets = store.commit_offsets()
+        if offsets:
+            await consumer.commit({TopicPartition(scored_topic, p): o for p, o in offsets.items()})
         store.committed()
         for tid in targets:
             figures.publish_status(tid, detector.status(tid))

@@ -50,6 +50,9 @@ class DetectorStateStore:
         """Targets whose state changed since the last flush."""
         self._uncommitted: dict[int, int] = {}
         """Per partition, the first offset consumed since the last commit (where to rewind)."""
+        self._next: dict[int, int] = {}
+        """Per partition, the offset after the last record handled: what a commit may say.
+        Never the consumer's position: the consumer may already hold the next batch."""
         self._last_flush: float | None = None
 
     async def ensure_restored(self, partitions: Iterable[int]) -> None:
@@ -77,14 +80,22 @@ class DetectorStateStore:
         self._ready -= gone
         for partition in gone:
             self._uncommitted.pop(partition, None)
+            self._next.pop(partition, None)
         for target_id in [t for t in self._dirty if self._applied.get(t, (-1,))[0] in gone]:
             self._dirty.discard(target_id)
             self._applied.pop(target_id, None)
             self.detector.drop(target_id)
 
     def consumed(self, partition: int, offset: int) -> None:
-        """Note a record handed to the handler; the first per partition is the rewind point."""
+        """Note a record the handler has taken on; the first per partition since the last
+        commit is the rewind point."""
         self._uncommitted.setdefault(partition, offset)
+        self._next[partition] = offset + 1
+
+    def commit_offsets(self) -> dict[int, int]:
+        """Per partition with work since the last commit, the offset to commit (the next
+        record to read after a restart)."""
+        return {p: self._next[p] for p in self._uncommitted if p in self._next}
 
     def flush_due(self, now: float, interval_s: float, force: bool = False) -> bool:
         """Due ``interval_s`` after the last flush (that bounds the work a crash redoes),
