@@ -16,6 +16,8 @@ from stormwatch_alerting.domain.detector import Detector, DetectorConfig, preset
 from stormwatch_alerting.domain.nbstats import LN10, nb_log_sf
 from stormwatch_alerting.domain.types import Observation, Transition
 
+from tests.support.detector import run
+
 T0 = 1_772_409_600.0  # 2026-03-02T00:00:00Z, a Monday
 MIN = 60.0
 HOUR = 3600.0
@@ -81,15 +83,6 @@ def episode(
                 url=f"https://example.invalid/{kind}/{i}",
             )
         )
-    return out
-
-
-def run(obs: list[Observation], config: DetectorConfig | None = None) -> list[Transition]:
-    det = Detector(config)
-    out: list[Transition] = []
-    for o in sorted(obs, key=lambda o: o.at):
-        out.extend(det.observe(o))
-    out.extend(det.advance_all(max(o.at for o in obs) + DAY))
     return out
 
 
