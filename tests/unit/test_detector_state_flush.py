@@ -46,7 +46,7 @@ def test_flush_due_follows_the_interval(
 ) -> None:
     _, store = _store_with(("paula", 0, 5))
     if last_flush is not None:
-        store.take_dirty(last_flush)
+        store.committed(store.dirty_targets(), last_flush)
         store.mark("paula", 0, 6)
     assert store.flush_due(now, 1.0, force=force) is due
 
@@ -56,10 +56,19 @@ def test_nothing_to_flush_is_never_due() -> None:
     assert not store.flush_due(100.0, 1.0, force=True)
 
 
-def test_take_dirty_returns_each_changed_target_once() -> None:
+def test_dirty_targets_are_each_changed_target_once_until_committed() -> None:
     _, store = _store_with(("paula", 0, 1), ("jonas", 1, 7), ("paula", 0, 2))
-    assert store.take_dirty(1.0) == ["jonas", "paula"]
-    assert store.take_dirty(2.0) == []
+    assert store.dirty_targets() == ["jonas", "paula"]
+    assert store.dirty_targets() == ["jonas", "paula"]  # a failed flush writes them again
+    store.committed(["jonas", "paula"], 1.0)
+    assert store.dirty_targets() == []
+
+
+def test_a_target_changed_again_stays_dirty() -> None:
+    _, store = _store_with(("paula", 0, 1))
+    store.committed(["paula"], 1.0)
+    store.mark("paula", 0, 2)
+    assert store.dirty_targets() == ["paula"]
 
 
 def test_rewind_points_are_the_first_uncommitted_offsets() -> None:
@@ -74,8 +83,7 @@ def test_commit_offsets_follow_the_records_handled_not_the_consumer() -> None:
     _, store = _store_with(("paula", 0, 5), ("jonas", 1, 9), ("paula", 0, 6))
     store.consumed(2, 40)  # a record that was only dead-lettered still counts as handled
     assert store.commit_offsets() == {0: 7, 1: 10, 2: 41}
-    store.take_dirty(1.0)
-    store.committed()
+    store.committed(store.dirty_targets(), 1.0)
     assert store.commit_offsets() == {}
     store.consumed(1, 10)
     assert store.commit_offsets() == {1: 11}
@@ -85,8 +93,7 @@ def test_commit_offsets_follow_the_records_handled_not_the_consumer() -> None:
 
 def test_commit_clears_the_rewind_points() -> None:
     _, store = _store_with(("paula", 0, 5))
-    store.take_dirty(1.0)
-    store.committed()
+    store.committed(store.dirty_targets(), 1.0)
     assert store.rewind_points() == {}
     assert not store.flush_due(5.0, 1.0)
 
@@ -99,14 +106,13 @@ def test_revoke_drops_unflushed_targets_of_that_partition_only() -> None:
     assert detector.targets() == ["jonas"]
     assert not store.already_applied("paula", 0, 5)
     assert store.already_applied("jonas", 1, 9)
-    assert store.take_dirty(1.0) == ["jonas"]
+    assert store.dirty_targets() == ["jonas"]
     assert store.rewind_points() == {1: 9}
 
 
 def test_revoke_keeps_flushed_targets() -> None:
     detector, store = _store_with(("paula", 0, 5))
-    store.take_dirty(1.0)
-    store.committed()
+    store.committed(store.dirty_targets(), 1.0)
     store.revoke([0])
     assert detector.targets() == ["paula"]
 
@@ -115,4 +121,4 @@ def test_tombstoned_target_is_not_written_back() -> None:
     detector, store = _store_with(("paula", 0, 5))
     store.apply(None, b"paula")
     assert detector.targets() == []
-    assert store.take_dirty(1.0) == []
+    assert store.dirty_targets() == []

@@ -165,7 +165,7 @@ def build_app(
         metrics.record_event_time("alerting", figures.newest)
 
     async def _flush(consumer: Any, now: float) -> None:
-        targets = store.take_dirty(now)
+        targets = store.dirty_targets()
         writes = [
             await sender.send(store.encode(tid), changelog_topic, tid.encode()) for tid in targets
         ]
@@ -176,7 +176,7 @@ def build_app(
         offsets = store.commit_offsets()
         if offsets:
             await consumer.commit({TopicPartition(scored_topic, p): o for p, o in offsets.items()})
-        store.committed()
+        store.committed(targets, now)
         for tid in targets:
             figures.publish_status(tid, detector.status(tid))
 

@@ -106,17 +106,18 @@ class DetectorStateStore:
             return False
         return force or self._last_flush is None or now - self._last_flush >= interval_s
 
-    def take_dirty(self, now: float) -> list[str]:
-        """The targets to write now (those the detector still holds); the flush clock
-        restarts."""
+    def dirty_targets(self) -> list[str]:
+        """The targets a flush writes (changed since the last flush, still held). They stay
+        dirty until ``committed``: a flush that fails half-way must write them again."""
         known = set(self.detector.targets())
-        dirty = sorted(t for t in self._dirty if t in known)
-        self._dirty.clear()
-        self._last_flush = now
-        return dirty
+        return sorted(t for t in self._dirty if t in known)
 
-    def committed(self) -> None:
+    def committed(self, written: Iterable[str], now: float) -> None:
+        """The states of ``written`` are durable and the offsets committed; the flush clock
+        restarts."""
+        self._dirty.difference_update(written)
         self._uncommitted.clear()
+        self._last_flush = now
 
     def rewind_points(self) -> dict[int, int]:
         """Where each partition must restart after a failed batch (then forgotten)."""
