@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from stormwatch_alerting.domain.detector import Detector, DetectorConfig
 from stormwatch_alerting.domain.types import Observation, Transition
 
@@ -15,4 +17,19 @@ def run(obs: list[Observation], config: DetectorConfig | None = None) -> list[Tr
     for o in sorted(obs, key=lambda o: o.at):
         out.extend(det.observe(o))
     out.extend(det.advance_all(max(o.at for o in obs) + DAY))
+    return out
+
+
+def run_with_restore(obs: list[Observation], k: int, target_id: str) -> list[Transition]:
+    """``run`` of ``obs`` (sorted), but the first ``k`` go to one detector and the rest to a
+    second one restored from the first's JSON snapshot of ``target_id``: a restart at ``k``."""
+    first = Detector()
+    out: list[Transition] = []
+    for o in obs[:k]:
+        out.extend(first.observe(o))
+    second = Detector()
+    second.restore(target_id, json.loads(json.dumps(first.snapshot(target_id))))
+    for o in obs[k:]:
+        out.extend(second.observe(o))
+    out.extend(second.advance_all(obs[-1].at + DAY))
     return out

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stormwatch_alerting.domain.detector import Detector, DetectorConfig, preset
 from stormwatch_alerting.domain.types import Observation, Transition
 
-from tests.support.detector import run
+from tests.support.detector import run, run_with_restore
 
 T0 = 1_772_409_600.0  # 2026-03-02T00:00:00Z, a Monday
 HOUR = 3600.0
@@ -386,13 +386,4 @@ def test_restore_around_an_arrival_retest_continues_identically(offset: int) -> 
     whole = run(obs)
     raised_at = next(t.at for t in whole if t.kind == "raised")
     k = next(i for i, o in enumerate(obs) if o.at == raised_at) + 1 + offset
-    first = Detector()
-    out: list[Transition] = []
-    for o in obs[:k]:
-        out.extend(first.observe(o))
-    second = Detector()
-    second.restore("hospital", json.loads(json.dumps(first.snapshot("hospital"))))
-    for o in obs[k:]:
-        out.extend(second.observe(o))
-    out.extend(second.advance_all(obs[-1].at + DAY))
-    assert out == whole
+    assert run_with_restore(obs, k, "hospital") == whole

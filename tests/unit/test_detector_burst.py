@@ -16,7 +16,7 @@ from stormwatch_alerting.domain.detector import Detector, DetectorConfig, preset
 from stormwatch_alerting.domain.nbstats import LN10, nb_log_sf
 from stormwatch_alerting.domain.types import Observation, Transition
 
-from tests.support.detector import run
+from tests.support.detector import run, run_with_restore
 
 T0 = 1_772_409_600.0  # 2026-03-02T00:00:00Z, a Monday
 MIN = 60.0
@@ -234,16 +234,7 @@ def test_restore_within_a_burst_continues_identically(offset: int) -> None:
     obs = sorted(regulars(9, 8) + episode("storm", AT, 10, 80.0), key=lambda o: o.at)
     whole = run(obs)
     k = next(i for i, o in enumerate(obs) if o.at >= AT) + 2 + offset
-    first = Detector()
-    out: list[Transition] = []
-    for o in obs[:k]:
-        out.extend(first.observe(o))
-    second = Detector()
-    second.restore("hospital", json.loads(json.dumps(first.snapshot("hospital"))))
-    for o in obs[k:]:
-        out.extend(second.observe(o))
-    out.extend(second.advance_all(obs[-1].at + DAY))
-    assert out == whole
+    assert run_with_restore(obs, k, "hospital") == whole
 
 
 def test_version_2_snapshot_still_loads() -> None:
