@@ -191,6 +191,13 @@ def bench_transformers(sample: list[str]) -> dict[str, Any]:
     out["sentiment_transformer_int8_texts_per_s"] = round(len(chosen) / dt, 1)
     out["sentiment_transformer_int8_batch_p99_ms"] = p99_ms(lat)
     del int8
+    # Baseline in the same run: int8 with every ORT fusion (the engine turns one off).
+    allfused = OnnxSentimentModel(
+        onnx_dir, threads=THREADS, variant="int8", batch_size=BATCH, disabled_optimizers=()
+    )
+    dt, _, _ = timed(allfused, chosen)
+    del allfused
+    out["sentiment_transformer_int8_all_fusions_texts_per_s"] = round(len(chosen) / dt, 1)
     fp32 = OnnxSentimentModel(onnx_dir, threads=THREADS, variant="fp32", batch_size=BATCH)
     dt, fp32_labels, lat = timed(fp32, chosen)
     del fp32

@@ -57,6 +57,21 @@ def test_model_directory_is_complete_and_loadable_by_kind(model_dir: Path) -> No
         assert s.label == max(s.scores, key=s.scores.__getitem__)
 
 
+def test_int8_without_skip_layer_norm_fusion_gives_the_same_probabilities(
+    model_dir: Path,
+) -> None:
+    # The engine turns one ORT fusion off for speed; that must not change what it computes.
+    texts = sample_texts(200, seed=2)
+    lean = OnnxSentimentModel(model_dir, threads=1, variant="int8")
+    fused = OnnxSentimentModel(model_dir, threads=1, variant="int8", disabled_optimizers=())
+    a, b = lean.probabilities(texts), fused.probabilities(texts)
+    # Not bit-identical: activations are quantised at run time from slightly different floats.
+    assert np.abs(a - b).mean() < 0.005
+    top2 = np.sort(b, axis=1)[:, -2:]
+    decided = (top2[:, 1] - top2[:, 0]) >= 0.02
+    assert (a.argmax(1) == b.argmax(1))[decided].mean() >= 0.99
+
+
 def test_int8_and_fp32_agree_on_labels(model_dir: Path) -> None:
     texts = sample_texts(600, seed=1)
     int8 = OnnxSentimentModel(model_dir, threads=1, variant="int8").probabilities(texts)
