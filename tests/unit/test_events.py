@@ -65,6 +65,28 @@ def test_decode_errors_say_why(payload: bytes, reason: str) -> None:
         decode(payload, MentionReceived)
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"schema_version": 2}, "schema_version 2"),
+        ({"schema_version": None}, "schema_version None"),
+        ({"type": None}, "unexpected event type None"),
+    ],
+)
+def test_an_otherwise_valid_event_needs_its_stated_version_and_type(
+    change: dict[str, object], reason: str
+) -> None:
+    # The fast path validates first; a defaulted or wrong version or type must still refuse.
+    data = orjson.loads(encode(received()))
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    with pytest.raises(DecodeError, match=reason):
+        decode(orjson.dumps(data), MentionReceived)
+
+
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValidationError, match="timezone"):
         Mention.model_validate({**MENTION.model_dump(), "created_at": "2026-03-11T15:04:09"})
