@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -78,6 +81,99 @@ class KeyedSender:
         if producer is None:
             return await self.broker.publish(value, topic, key=key, no_confirm=True)
         return await producer.send(topic, value, key=key)
+
+
+class KafkaUnreachableError(SystemExit):
+    """Raised with a ready-to-print, German-first message when the broker never answered."""
+
+
+async def wait_for_kafka(
+    settings: KafkaSettings,
+    service: str,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Wait until a bootstrap server answers a metadata request; returns the attempts made.
+
+    Why: at start FastStream lets aiokafka's connection error escape as a traceback, and a
+    service that exits while the broker is still booting (compose, a restarted node) is put
+    in a restart loop. Waiting with one clear line per attempt is what an operator can read;
+    past ``STORMWATCH_KAFKA_CONNECT_TIMEOUT_S`` the service exits saying what to check.
+    """
+    log = logging.getLogger(f"stormwatch.{service}")
+    servers = settings.bootstrap_servers
+    limit = settings.connect_timeout_s
+    started = clock()
+    # aiokafka logs every refused connection as an ERROR with its own wording; our line says
+    # it once per attempt, in the crisis team's language, and what happens next.
+    client_log = logging.getLogger("aiokafka")
+    previous_level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return await _bootstrap_loop(servers, service, limit, started, sleep, clock, log)
+    finally:
+        client_log.setLevel(previous_level)
+
+
+async def _bootstrap_loop(
+    servers: str,
+    service: str,
+    limit: float,
+    started: float,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: Callable[[], float],
+    log: logging.Logger,
+) -> int:
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import KafkaError
+
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        client = AIOKafkaClient(bootstrap_servers=servers.split(","), client_id=service)
+        try:
+            await client.bootstrap()
+        except (KafkaError, OSError) as exc:
+            waited = clock() - started
+            if limit and waited + delay > limit:
+                raise KafkaUnreachableError(
+                    f"Kafka unter {servers} nicht erreichbar (seit {waited:.0f} s, "
+                    f"{attempt} Versuche) / Kafka at {servers} unreachable for {waited:.0f} s "
+                    f"({attempt} attempts): {exc}\n"
+                    "Prüfen: läuft der Broker, stimmt STORMWATCH_KAFKA_BOOTSTRAP_SERVERS? "
+                    "Länger warten: STORMWATCH_KAFKA_CONNECT_TIMEOUT_S. / Check that the "
+                    "broker runs and STORMWATCH_KAFKA_BOOTSTRAP_SERVERS is right; wait longer "
+                    "with STORMWATCH_KAFKA_CONNECT_TIMEOUT_S."
+                ) from None
+            log.warning(
+                "Kafka unter %s noch nicht erreichbar, neuer Versuch in %.1f s "
+                "/ Kafka at %s not reachable yet, retrying in %.1f s (%s)",
+                servers,
+                delay,
+                servers,
+                delay,
+                type(exc).__name__,
+            )
+            await sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        finally:
+            await client.close()
+        if attempt > 1:
+            log.info("Kafka erreichbar / Kafka reachable after %d attempts", attempt)
+        return attempt
+
+
+def serve(app: Any, settings: KafkaSettings, service: str) -> None:
+    """Run a FastStream app once the broker answers (see ``wait_for_kafka``)."""
+
+    async def main() -> None:
+        await wait_for_kafka(settings, service)
+        await app.run()
+
+    asyncio.run(main())
 
 
 def make_broker(settings: KafkaSettings, client_id: str, **extra: Any) -> KafkaBroker:

@@ -37,6 +37,12 @@ class KafkaSettings(BaseSettings):
         description="Prepended to every topic name (isolates tests, drills or tenants).",
     )
     partitions: int = Field(default=6, ge=1, le=1000, description="Partitions for new topics.")
+    connect_timeout_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a service waits for the broker at start before it gives up "
+        "with a message (0: wait forever).",
+    )
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -245,9 +245,9 @@ def build_app(
 
 def run_service() -> None:
     """Entry point for ``stormwatch run alerting`` and ``python -m stormwatch_alerting``."""
-    from stormwatch_shared.service import configure_logging
+    from stormwatch_shared.service import configure_logging, serve
     from stormwatch_shared.settings import load_settings
 
     configure_logging("alerting")
-    app = build_app(load_settings(AlertingSettings), load_settings(KafkaSettings))
-    asyncio.run(app.run())
+    kafka = load_settings(KafkaSettings)
+    serve(build_app(load_settings(AlertingSettings), kafka), kafka, "alerting")

@@ -224,9 +224,9 @@ def build_live_app(settings: ListenerSettings, kafka: KafkaSettings) -> FastStre
 
 def run_service() -> None:
     """Entry point for ``stormwatch run listener`` and ``python -m stormwatch_listener``."""
-    from stormwatch_shared.service import configure_logging
+    from stormwatch_shared.service import configure_logging, serve
     from stormwatch_shared.settings import load_settings
 
     configure_logging("listener")
-    app = build_app(load_settings(ListenerSettings), load_settings(KafkaSettings))
-    asyncio.run(app.run())
+    kafka = load_settings(KafkaSettings)
+    serve(build_app(load_settings(ListenerSettings), kafka), kafka, "listener")

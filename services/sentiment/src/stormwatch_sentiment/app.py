@@ -100,9 +100,9 @@ def build_app(
 
 def run_service() -> None:
     """Entry point for ``stormwatch run sentiment`` and ``python -m stormwatch_sentiment``."""
-    from stormwatch_shared.service import configure_logging
+    from stormwatch_shared.service import configure_logging, serve
     from stormwatch_shared.settings import load_settings
 
     configure_logging("sentiment")
-    app = build_app(load_settings(SentimentSettings), load_settings(KafkaSettings))
-    asyncio.run(app.run())
+    kafka = load_settings(KafkaSettings)
+    serve(build_app(load_settings(SentimentSettings), kafka), kafka, "sentiment")
