@@ -685,6 +685,10 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         "pipeline_targets": N_TARGETS,
         "pipeline_partitions": PARTITIONS,
         "pipeline_span_h": SPAN_S // 3600,
+        # Which texts were replayed: the fallback set is shorter and cheaper to score, so
+        # figures from the two are not comparable (an A/B from a worktree without ../shared
+        # once compared them by mistake).
+        "pipeline_texts": "dev-set tweets" if SHARED_SENTIMENT.is_dir() else "built-in fallback",
         "pipeline_mentions_per_s": round(burst["per_s"]),
         "relay_mentions_per_s": round(relay["per_s"]),
         "pipeline_relay_ratio": round(burst["per_s"] / relay["per_s"], 3),
