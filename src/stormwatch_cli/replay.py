@@ -14,6 +14,7 @@ from typing import Any
 from stormwatch_alerting.adapters import RecentPosts, alert_event, observation
 from stormwatch_alerting.domain.detector import Detector, preset
 from stormwatch_listener.domain.matching import received_events
+from stormwatch_listener.domain.threads import ThreadTargets
 from stormwatch_sentiment.domain.model import SentimentModel
 from stormwatch_sentiment.scoring import Scorer
 from stormwatch_shared.events import MentionReceived
@@ -46,6 +47,7 @@ def replay(
     counts = {"mentions": len(mentions), "events": 0, "unmatched": 0, "malformed": 0}
     started = time.monotonic()
     batch: list[MentionReceived] = []
+    threads = ThreadTargets()  # as the listener: replies concern their parent's targets
 
     def flush() -> None:
         for scored in scorer.score(batch):
@@ -61,7 +63,7 @@ def replay(
         batch.clear()
 
     for i, mention in enumerate(mentions, start=1):
-        events = received_events(mention, matcher)
+        events = received_events(mention, matcher, threads=threads)
         if not events:
             counts["unmatched"] += 1
         batch.extend(events)

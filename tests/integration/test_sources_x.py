@@ -222,9 +222,10 @@ def test_stream_publishes_through_kafka_keyed_by_target_and_saves_cursor_after_a
     asyncio.run(main())
     records = pub.records()
     got = sorted((r["mention"]["id"], r["target_id"]) for r in records)
-    # Jonas gave no consent: no rule, and his handle is not matched.
-    assert got == [("x:1", "hospital"), ("x:3", "paula")]
-    assert sorted(pub.keys()) == [b"hospital", b"paula"]
+    # Jonas gave no consent: no rule, and his handle is not matched. Tweet 3 names Paula and
+    # replies to tweet 1, so it concerns the hospital too (replies inherit their parent's).
+    assert got == [("x:1", "hospital"), ("x:3", "hospital"), ("x:3", "paula")]
+    assert sorted(pub.keys()) == [b"hospital", b"hospital", b"paula"]
     by_id = {r["mention"]["id"]: r["mention"] for r in records}
     assert by_id["x:3"]["in_reply_to"] == "x:1"
     assert by_id["x:1"]["author"] == {"id": "u-anna", "handle": "@anna", "followers": 10}

@@ -21,6 +21,7 @@ from stormwatch_shared.targets import TargetMatcher, load_targets
 from stormwatch_shared.topics import MENTIONS_RAW, dlq
 
 from stormwatch_listener.domain.matching import WatchMatcher, received_events
+from stormwatch_listener.domain.threads import ThreadTargets
 from stormwatch_listener.domain.watchlist import feeds, follow_accounts, hashtags, x_rules
 from stormwatch_listener.settings import ListenerSettings
 from stormwatch_listener.sources.base import CheckpointedSource, Connector, MentionSource
@@ -48,6 +49,7 @@ async def publish_source(
     topic: str,
     *,
     drill: bool = False,
+    threads: ThreadTargets | None = None,
 ) -> dict[str, int]:
     """Publish every matching mention keyed by target; returns counts for the summary.
 
@@ -59,9 +61,10 @@ async def publish_source(
     counts = {"mentions": 0, "published": 0, "unmatched": 0}
     started = time.monotonic()
     checkpoint = source.checkpoint if isinstance(source, CheckpointedSource) else None
+    threads = threads if threads is not None else ThreadTargets()
     async for mention in source.mentions():
         counts["mentions"] += 1
-        events = received_events(mention, matcher, drill=drill)
+        events = received_events(mention, matcher, drill=drill, threads=threads)
         if not events:
             counts["unmatched"] += 1
         for event in events:

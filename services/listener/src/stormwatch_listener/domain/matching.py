@@ -12,6 +12,7 @@ from stormwatch_shared.events import Mention, MentionReceived
 from stormwatch_shared.targets import Target, TargetMatcher
 
 from stormwatch_listener.domain.normalize import at_uri_author, masto_uri_author
+from stormwatch_listener.domain.threads import ThreadTargets
 from stormwatch_listener.domain.watchlist import account_key
 
 
@@ -68,9 +69,22 @@ def match_ids(mention: Mention, matcher: TargetMatcher) -> list[str]:
 
 
 def received_events(
-    mention: Mention, matcher: TargetMatcher, *, drill: bool = False
+    mention: Mention,
+    matcher: TargetMatcher,
+    *,
+    drill: bool = False,
+    threads: ThreadTargets | None = None,
 ) -> list[MentionReceived]:
+    """One event per target; with ``threads``, a reply also concerns its parent's targets."""
     ids = match_ids(mention, matcher)
+    if threads is not None:
+        ids = threads.resolve(
+            mention.id,
+            mention.in_reply_to,
+            mention.created_at.timestamp(),
+            ids,
+            list(matcher.targets),
+        )
     if not ids:
         return []
     targets = tuple(ids)
