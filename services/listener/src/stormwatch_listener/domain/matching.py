@@ -83,7 +83,7 @@ def received_events(
             mention.in_reply_to,
             mention.created_at.timestamp(),
             ids,
-            list(matcher.targets),
+            matcher.targets,
         )
     if not ids:
         return []

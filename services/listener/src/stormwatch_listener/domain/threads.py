@@ -15,7 +15,7 @@ limit. Only ids and target ids are kept, no text or author.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 DAY_S = 86_400.0
 
@@ -37,12 +37,13 @@ class ThreadTargets:
         in_reply_to: str | None,
         at: float,
         matched: Sequence[str],
-        order: Sequence[str],
+        order: Iterable[str],
     ) -> list[str]:
         """Targets of a mention: those its text matched plus its parent's; remembers them.
 
         ``at`` is the mention's event time (epoch seconds), ``order`` the watch list's target
-        order, which the result keeps so events come out the same on every run.
+        ids in order (read only when a reply adds targets), which the result keeps so events
+        come out the same on every run.
         """
         found = list(matched)
         if in_reply_to is not None:
