@@ -101,33 +101,30 @@ async def wait_for_kafka(
     in a restart loop. Waiting with one clear line per attempt is what an operator can read;
     past ``STORMWATCH_KAFKA_CONNECT_TIMEOUT_S`` the service exits saying what to check.
     """
-    log = logging.getLogger(f"stormwatch.{service}")
-    servers = settings.bootstrap_servers
-    limit = settings.connect_timeout_s
-    started = clock()
     # aiokafka logs every refused connection as an ERROR with its own wording; our line says
     # it once per attempt, in the crisis team's language, and what happens next.
     client_log = logging.getLogger("aiokafka")
     previous_level = client_log.level
     client_log.setLevel(logging.CRITICAL)
     try:
-        return await _bootstrap_loop(servers, service, limit, started, sleep, clock, log)
+        return await _bootstrap_loop(settings, service, sleep, clock)
     finally:
         client_log.setLevel(previous_level)
 
 
 async def _bootstrap_loop(
-    servers: str,
+    settings: KafkaSettings,
     service: str,
-    limit: float,
-    started: float,
     sleep: Callable[[float], Awaitable[None]],
     clock: Callable[[], float],
-    log: logging.Logger,
 ) -> int:
     from aiokafka.client import AIOKafkaClient
     from aiokafka.errors import KafkaError
 
+    log = logging.getLogger(f"stormwatch.{service}")
+    servers = settings.bootstrap_servers
+    limit = settings.connect_timeout_s
+    started = clock()
     delay = 0.5
     attempt = 0
     while True:
