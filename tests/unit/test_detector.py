@@ -379,6 +379,35 @@ def test_daily_sweep_forgets_every_stale_author(seed: int) -> None:
     assert set(snap["known"]) == set(snap["last_cnt"])
 
 
+@pytest.mark.parametrize(("seed", "grace_s"), [(32, 60.0), (33, 900.0)])
+def test_daily_sweep_forgets_exactly_the_stale_authors(seed: int, grace_s: float) -> None:
+    """Each sweep, checked against a full scan: no stale author kept, no recent one dropped
+    (arrivals late by up to the grace period, also a grace longer than a bucket)."""
+    cfg = replace(DetectorConfig(), new_author_horizon_s=DAY, grace_s=grace_s)
+    rng = random.Random(seed)
+    obs = sorted(background(seed, 4, per_hour=40.0, neg=0.3), key=lambda o: o.at)
+    obs = [replace(o, at=o.at - rng.uniform(0.0, grace_s)) for o in obs]  # watermark: sorted
+    det = Detector(cfg)
+    horizon = int(cfg.new_author_horizon_s // cfg.bucket_s)
+    real_forget = det._forget
+    sweeps = []
+
+    def checked_forget(target: object, k: int) -> None:
+        keep_cnt = {a for a, v in target.last_cnt.items() if v >= k - horizon}  # type: ignore[attr-defined]
+        keep_neg = {a for a, v in target.last_neg.items() if v >= k - cfg.gate_window_buckets}  # type: ignore[attr-defined]
+        dropped = len(target.last_cnt) - len(keep_cnt)  # type: ignore[attr-defined]
+        real_forget(target, k)  # type: ignore[arg-type]
+        assert set(target.last_cnt) == keep_cnt  # type: ignore[attr-defined]
+        assert set(target.last_neg) == keep_neg  # type: ignore[attr-defined]
+        assert set(target.known) == keep_cnt  # type: ignore[attr-defined]
+        sweeps.append(dropped)
+
+    det._forget = checked_forget  # type: ignore[method-assign]
+    for o in obs:
+        det.observe(o)
+    assert len(sweeps) >= 3 and sum(sweeps[1:]) > 0  # sweeps ran and forgot someone
+
+
 @pytest.mark.parametrize("offset", [-3, -1, 0, 1, 4])
 def test_restore_around_an_arrival_retest_continues_identically(offset: int) -> None:
     """Cut right around the arrival that pages early: open buckets and caches must survive."""

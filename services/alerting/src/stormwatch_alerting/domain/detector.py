@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from stormwatch_alerting.domain.baseline import (
@@ -324,6 +325,22 @@ class _Burst:
     """Arrival of the run's latest author (the run is ``[at - span_s, at]``)."""
 
 
+def _stale_front(d: dict[str, int], cut: int, stop: int) -> list[str]:
+    """Keys with a value below ``cut`` in a dict ordered by value up to a slack: the scan
+    ends at the first value at or above ``stop`` (no later value can be below ``cut``)."""
+    out = []
+    for a, v in d.items():
+        if v < cut:
+            out.append(a)
+        elif v >= stop:
+            break
+    return out
+
+
+def _by_value(d: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(d.items(), key=lambda kv: kv[1]))
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
@@ -348,6 +365,9 @@ class Detector:
         self._horizon_buckets = int(cfg.new_author_horizon_s // cfg.bucket_s)
         self._day_buckets = max(1, int(86400 // cfg.bucket_s))
         self._grace = cfg.grace_s
+        # how far above the oldest open bucket a count can land (late within the grace
+        # period, or the open bucket ahead of a pending close); see ``_forget``
+        self._order_slack = 2 + int(cfg.grace_s // cfg.bucket_s)
         self._topic_floor = cfg.topic_floor
         self._hard = cfg.hard_negative
         self._retest = cfg.retest_on_arrival
@@ -389,6 +409,10 @@ class Detector:
         last_cnt = st.last_cnt
         prev = last_cnt.get(a)
         if prev is None or b - prev >= w:
+            if prev is not None:
+                # re-insert: the dict stays in order of last count, so the daily forget reads
+                # only its stale front instead of every author of the last 30 days
+                del last_cnt[a]
             last_cnt[a] = b
             bk.u += 1
             if fresh:
@@ -398,9 +422,12 @@ class Detector:
             e = self._topic_floor
         if obs.label == _NEGATIVE or e >= self._hard:
             bk.neg += 1
-        pn = st.last_neg.get(a)
+        last_neg = st.last_neg
+        pn = last_neg.get(a)
         if pn is None or b - pn >= w:
-            st.last_neg[a] = b
+            if pn is not None:
+                del last_neg[a]  # in order of last count, as ``last_cnt``
+            last_neg[a] = b
             done = 0.0
         else:
             done = st.neg_e.get(a, 0.0)
@@ -809,24 +836,36 @@ class Detector:
         )
 
     def _forget(self, st: _Target, k: int) -> None:
-        """Daily: drop authors not seen within the horizon, so memory stays bounded."""
+        """Daily: drop authors not seen within the horizon, so memory stays bounded.
+
+        ``last_cnt`` and ``last_neg`` are kept in order of last count (``observe`` re-inserts
+        an author it counts again). A count goes to a bucket between the oldest open one and
+        at most ``_order_slack`` buckets above it, and the oldest open bucket only moves on,
+        so once an entry is ``_order_slack`` buckets above the cut every later one is above
+        it too: the scan stops there, and a busy target's daily forget costs its stale
+        authors, not its hundreds of thousands of regulars.
+        """
+        slack = self._order_slack
         old = k - self._horizon_buckets
         last = st.last_cnt
-        stale = [a for a, v in last.items() if v < old]
+        stale = _stale_front(last, old, old + slack)
+        known = st.known
         for a in stale:
             del last[a]
-            st.known.pop(a, None)
-        w = self._w
-        stale_neg = [a for a, v in st.last_neg.items() if v < k - w]
-        for a in stale_neg:
-            del st.last_neg[a]
-            st.neg_e.pop(a, None)
-        # authors met long ago but active since: their "first appearance" is no longer recent
+            known.pop(a, None)
+        cut = k - self._w
+        last_neg = st.last_neg
+        neg_e = st.neg_e
+        for a in _stale_front(last_neg, cut, cut + slack):
+            del last_neg[a]
+            neg_e.pop(a, None)
+        # too many authors within the horizon: the least recently counted are forgotten
+        # (and are new again when they return)
         excess = len(last) - self.config.max_authors
         if excess > 0:
-            for a in list(last)[:excess]:
+            for a in list(islice(last, excess)):
                 del last[a]
-                st.known.pop(a, None)
+                known.pop(a, None)
 
     def _gates(self, st: _Target, q: float, span: list[_Bucket] | None = None) -> _Gates:
         cfg = self.config
@@ -1009,8 +1048,9 @@ class Detector:
         st.open = {int(k): _Bucket.from_list(v) for k, v in state["open"]}
         st.watermark = float(state["watermark"])
         st.known = {str(a): int(v) for a, v in state["known"].items()}
-        st.last_cnt = {str(a): int(v) for a, v in state["last_cnt"].items()}
-        st.last_neg = {str(a): int(v) for a, v in state["last_neg"].items()}
+        # in order of last count, as ``observe`` keeps them (older snapshots kept first sight)
+        st.last_cnt = _by_value({str(a): int(v) for a, v in state["last_cnt"].items()})
+        st.last_neg = _by_value({str(a): int(v) for a, v in state["last_neg"].items()})
         for v in state["window"]:
             st.window.append(_Bucket.from_list(v))
         st.win_y = sum(b.y for b in st.window)
