@@ -112,13 +112,24 @@ class SeasonalBaseline:
     def expected(self, start: float) -> float:
         return self.level() * self.factor(start)
 
-    def update(self, start: float, count: float, cap: float) -> None:
-        """Learn from one closed bucket; ``cap`` is the winsorizing bound from the caller."""
+    def update(
+        self,
+        start: float,
+        count: float,
+        cap: float,
+        factor: float | None = None,
+        level: float | None = None,
+    ) -> None:
+        """Learn from one closed bucket; ``cap`` is the winsorizing bound from the caller.
+
+        ``factor`` and ``level`` may be passed as the caller just read them for the same
+        bucket (``factor(start)``, ``level()``): a close needs both anyway.
+        """
         c = count if count < cap else cap
         how = int((start % WEEK_S) // HOUR_S)
         hod = how % 24
-        f = self.factor(start)
-        lvl = self.level()
+        f = self.factor(start) if factor is None else factor
+        lvl = self.level() if level is None else level
         self.level_num = self._lam_level * self.level_num + c
         self.level_den = self._lam_level * self.level_den + f
         ld = self._lam_day
@@ -177,9 +188,11 @@ class EvidenceStream:
         "_disp_a",
         "_disp_d",
         "_lam_disp",
+        "_learn_k",
         "_log_n",
         "_phi",
         "_ring",
+        "_scale_items",
         "_sum_m",
         "_sum_x",
         "cusum",
@@ -200,6 +213,15 @@ class EvidenceStream:
         self._block_n = 0
         days = p.dispersion_half_life_days * 24 * HOUR_S / p.bucket_s
         self._lam_disp = 0.5 ** (1.0 / days)
+        self._scale_items = tuple(enumerate(p.scales))
+        self._learn_k = (
+            self._lam_disp,
+            p.dispersion_winsor_z,
+            p.dispersion_prior_weight,
+            p.dispersion_prior * p.dispersion_prior_weight,
+            p.dispersion_min,
+            p.dispersion_max,
+        )
         self._block_i = self._block_scale()
         self._log_n = math.log10(n)
         # the dispersion of each window changes only when it learns, but is read several
@@ -235,16 +257,22 @@ class EvidenceStream:
         """
         p = self.p
         ring = self._ring
-        scales = p.scales
         sum_x = self._sum_x
         sum_m = self._sum_m
         phi = self._phi
+        # the CUSUM step below is judged with the dispersion from before this bucket
+        r_block = phi[self._block_i]
+        lam, wz, w, prior, lo, hi = self._learn_k
+        disp_a = self._disp_a
+        disp_d = self._disp_d
         # slide every window: add the new bucket, drop the one that falls out of it; a
-        # window is tested once it is full (the ring never holds more than the longest one)
+        # window is tested once it is full (the ring never holds more than the longest one),
+        # and its dispersion then learns from it (each window's own, from its state before
+        # this bucket: one pass does both)
         n_before = len(ring)
         n_now = n_before + 1
         cands: list[tuple[int, float, float, float]] = []
-        for i, s in enumerate(scales):
+        for i, s in self._scale_items:
             sx = sum_x[i] + x
             sm = sum_m[i] + m
             if n_before >= s:
@@ -253,8 +281,17 @@ class EvidenceStream:
                 sm -= om
             sum_x[i] = sx
             sum_m[i] = sm
-            if n_now >= s and sm > 0.0 and sx > sm:
-                cands.append((i, round(sx, 9), sm, 1.0 / phi[i]))
+            if n_now >= s and sm > 0.0:
+                ph = phi[i]
+                if sx > sm:
+                    cands.append((i, round(sx, 9), sm, 1.0 / ph))
+                if learn:
+                    lim = sm + wz * math.sqrt(sm + ph * sm * sm) + 1.0
+                    cx = sx if sx < lim else lim
+                    a = disp_a[i] = lam * disp_a[i] + ((cx - sm) ** 2 - sm)
+                    d = disp_d[i] = lam * disp_d[i] + sm * sm
+                    ph = (a + prior) / (d + w)  # as in ``_dispersion``
+                    phi[i] = lo if ph < lo else (hi if ph > hi else ph)
         ring.append((x, m))
         # CUSUM per block against a rate-ratio alternative (NB likelihood ratio)
         self._block_x += x
@@ -265,36 +302,13 @@ class EvidenceStream:
             self._block_x = self._block_m = 0.0
             self._block_n = 0
             if bm > 0.0:
-                r1 = 1.0 / phi[self._block_i]
-                step = nb_llr(bx, bm, bm * p.cusum_ratio, r1)
+                step = nb_llr(bx, bm, bm * p.cusum_ratio, 1.0 / r_block)
                 if step > p.cusum_step_cap:
                     step = p.cusum_step_cap
                 c = self.cusum + step
                 self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
-        if learn:
-            lam = self._lam_disp
-            disp_a = self._disp_a
-            disp_d = self._disp_d
-            wz = p.dispersion_winsor_z
-            w = p.dispersion_prior_weight
-            prior = p.dispersion_prior * w
-            lo, hi = p.dispersion_min, p.dispersion_max
-            for i, s in enumerate(scales):
-                if n_now < s:
-                    continue
-                sm = sum_m[i]
-                if sm <= 0.0:
-                    continue
-                sx = sum_x[i]
-                sd = math.sqrt(sm + phi[i] * sm * sm)
-                lim = sm + wz * sd + 1.0
-                sx = sx if sx < lim else lim
-                a = disp_a[i] = lam * disp_a[i] + ((sx - sm) ** 2 - sm)
-                d = disp_d[i] = lam * disp_d[i] + sm * sm
-                ph = (a + prior) / (d + w)  # as in ``_dispersion``
-                phi[i] = lo if ph < lo else (hi if ph > hi else ph)
         return PendingTest(
-            cands, tuple(sum_x), tuple(sum_m), n_now, scales, self._log_n, self.cusum
+            cands, tuple(sum_x), tuple(sum_m), n_now, p.scales, self._log_n, self.cusum
         )
 
     def peek(self, extra: list[tuple[float, float]], floor: float = 0.0) -> WindowTest:

@@ -661,7 +661,10 @@ class Detector:
             st.win_y -= win[0].y
         win.append(bk)
         st.win_y += bk.y
-        mu = st.base.expected(start)
+        base = st.base
+        level = base.level()
+        factor = base.factor(start)
+        mu = level * factor  # = base.expected(start)
         q, q_new = self._shares(st)
         nu = q * mu
         nu_new = q_new * mu
@@ -673,7 +676,7 @@ class Detector:
         if learn:
             sd = math.sqrt(mu + st.neg.dispersion(0) * mu * mu)
             cap_u = mu + cfg.baseline.winsor_z * sd + 1.0
-            st.base.update(start, float(bk.u), cap_u)
+            base.update(start, float(bk.u), cap_u, factor, level)
             sd_y = math.sqrt(nu + st.neg.dispersion(0) * nu * nu)
             cap_y = nu + cfg.baseline.winsor_z * sd_y + 1.0
             sd_n = math.sqrt(nu_new + st.new.dispersion(0) * nu_new * nu_new)
