@@ -20,9 +20,14 @@ MAX_CHARS = 2_000
 """Only the head of a long post is scored: its tone is set early and the cost stays bounded."""
 
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
-_URL = re.compile(r"(?:https?://|www\.)\S*|\bhttps?\b", re.IGNORECASE)
+# Both spellings below match exactly what ``(?:https?://|www\.)\S*|\bhttps?\b`` and
+# ``(\S)\1{2,}`` match, only faster: the leading look-ahead lets the regex engine skip to the
+# next h or w instead of trying every alternative at every position (4.3 -> 1.9 us per
+# tweet), and ``\1\1+`` avoids the counted repeat (3.9 -> 2.9 us). Training and inference
+# must see the same text, so any other change here needs a retrained model.
+_URL = re.compile(r"(?=[hw])(?:(?:https?://|www\.)\S*|\bhttps?\b)", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
-_REPEAT = re.compile(r"(\S)\1{2,}")
+_REPEAT = re.compile(r"(\S)\1\1+")
 _TOKEN = re.compile(r"@user|#|<3|[:;=][-o'^]?[()\[\]dDpP/|*3]+(?!\w)|\w+(?:['’]\w+)?|[^\w\s]")
 
 
@@ -51,7 +56,9 @@ def normalize(text: str) -> str:
         text = _ESCAPE.sub(_unescape_u, text).replace('\\"', '"').replace("\\n", " ")
     if "&" in text:
         text = html.unescape(text)
-    text = _URL.sub(" http ", text)
+    low = text.lower()
+    if "http" in low or "www." in low:  # the only ways a URL can start, in any case
+        text = _URL.sub(" http ", text)
     if "@" in text:
         text = _MENTION.sub("@user", text)
     text = text.lower()
