@@ -423,9 +423,12 @@ class Kafka:
     async def __aenter__(self) -> Kafka:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
         from aiokafka.admin import AIOKafkaAdminClient
-        from stormwatch_shared.kafka import PRODUCER_DEFAULTS
+        from stormwatch_shared.kafka import producer_config
+        from stormwatch_shared.settings import KafkaSettings
 
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **PRODUCER_DEFAULTS)
+        # as the services' producers (STORMWATCH_KAFKA_COMPRESSION applies to all)
+        config = producer_config(KafkaSettings(bootstrap_servers=self.bootstrap))
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **config)
         self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
         for client in (self.producer, self.admin, self.consumer):
@@ -689,6 +692,7 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         # figures from the two are not comparable (an A/B from a worktree without ../shared
         # once compared them by mistake).
         "pipeline_texts": "dev-set tweets" if SHARED_SENTIMENT.is_dir() else "built-in fallback",
+        "pipeline_compression": os.environ.get("STORMWATCH_KAFKA_COMPRESSION", "none (default)"),
         "pipeline_mentions_per_s": round(burst["per_s"]),
         "relay_mentions_per_s": round(relay["per_s"]),
         "pipeline_relay_ratio": round(burst["per_s"] / relay["per_s"], 3),

@@ -18,6 +18,7 @@ from tests.conftest import DRILL
             "STORMWATCH_KAFKA_BOOTSTRAP_SERVERS",
         ),
         (KafkaSettings, {"STORMWATCH_KAFKA_PARTITIONS": "zero"}, "STORMWATCH_KAFKA_PARTITIONS"),
+        (KafkaSettings, {"STORMWATCH_KAFKA_COMPRESSION": "zstd"}, "STORMWATCH_KAFKA_COMPRESSION"),
         (SentimentSettings, {"SENTIMENT_ENGINE": "magic"}, "SENTIMENT_ENGINE"),
         (SentimentSettings, {"SENTIMENT_ENGINE": "onnx"}, "SENTIMENT_MODEL_PATH"),
         (AlertingSettings, {"ALERTING_SMTP_PORT": "70000"}, "ALERTING_SMTP_PORT"),
@@ -56,3 +57,25 @@ def test_good_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LISTENER_REPLAY_DIR", str(DRILL))
     monkeypatch.setenv("LISTENER_REPLAY_SPEED", "60")
     assert load_settings(ListenerSettings).speed_factor == 60.0
+
+
+@pytest.mark.parametrize(("value", "codec"), [(None, None), ("none", None), ("lz4", "lz4")])
+def test_producer_compression_follows_the_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, codec: str | None
+) -> None:
+    from stormwatch_shared.kafka import PRODUCER_DEFAULTS, producer_config
+
+    if value is not None:
+        monkeypatch.setenv("STORMWATCH_KAFKA_COMPRESSION", value)
+    config = producer_config(load_settings(KafkaSettings))
+    assert config["compression_type"] == codec
+    assert config["acks"] == "all" and config["enable_idempotence"] is True
+    assert PRODUCER_DEFAULTS["compression_type"] is None  # the shared defaults stay as they are
+
+
+def test_the_changelog_is_compressed_by_the_broker() -> None:
+    from stormwatch_shared.topics import DETECTOR_CHANGELOG, topic_specs
+
+    configs = {spec.name: spec.config for spec in topic_specs()}
+    assert configs[DETECTOR_CHANGELOG]["compression.type"] == "lz4"
+    assert all("compression.type" not in c for n, c in configs.items() if n != DETECTOR_CHANGELOG)

@@ -15,7 +15,7 @@ from faststream.kafka import KafkaBroker
 
 from stormwatch_shared import metrics
 from stormwatch_shared.codec import encode
-from stormwatch_shared.kafka import PRODUCER_DEFAULTS, dead_letter
+from stormwatch_shared.kafka import dead_letter, producer_config
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import dlq
 
@@ -204,7 +204,7 @@ def make_broker(settings: KafkaSettings, client_id: str, **extra: Any) -> KafkaB
         logger=logger,
         log_level=logging.DEBUG,
         graceful_timeout=15.0,
-        **{**PRODUCER_DEFAULTS, **extra},
+        **{**producer_config(settings), **extra},
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,12 @@ class KafkaSettings(BaseSettings):
         description="Prepended to every topic name (isolates tests, drills or tenants).",
     )
     partitions: int = Field(default=6, ge=1, le=1000, description="Partitions for new topics.")
+    compression: Literal["none", "lz4", "gzip"] = Field(
+        default="none",
+        description="Compression of the records the services write (none, lz4, gzip). none "
+        "saves the services' CPU; lz4 saves network and disk where the broker is remote or "
+        "volumes are large. The detector changelog is compressed by the broker either way.",
+    )
     connect_timeout_s: float = Field(
         default=300.0,
         ge=0,

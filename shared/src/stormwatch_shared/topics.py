@@ -50,6 +50,9 @@ def topic_specs(
             partitions,
             {
                 "cleanup.policy": "compact",
+                # full states as JSON, rewritten every flush: compressed by the broker (Java),
+                # not by the Python services (see ``PRODUCER_DEFAULTS``)
+                "compression.type": "lz4",
                 "min.compaction.lag.ms": "60000",
                 "max.compaction.lag.ms": str(DAY_MS),
                 "segment.ms": str(DAY_MS),
