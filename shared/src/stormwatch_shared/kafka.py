@@ -22,10 +22,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable_idempotence": True,
     "linger_ms": 5,
     # No compression in the client by default (``STORMWATCH_KAFKA_COMPRESSION``): lz4 in
-    # Python cost 5-8 % of each service's CPU, and the pipeline ran 12 % faster without it
-    # (bench A/B, 2026-12-02). Mention events are small and few at a hospital's volume; the
-    # one topic with large records, the detector changelog, is compressed by the broker
-    # (its topic's ``compression.type``).
+    # Python cost 5-8 % of each service's CPU, and the pipeline ran 7 % faster without it
+    # (mean of four interleaved bench pairs, 2026-12-02). Mention events are small and few
+    # at a hospital's volume; the one topic with large records, the detector changelog, is
+    # compressed by the broker (its topic's ``compression.type``).
     "compression_type": None,
     "max_batch_size": 256 * 1024,
 }

@@ -338,6 +338,7 @@ def _stale_front(d: dict[str, int], cut: int, stop: int) -> list[str]:
 
 
 def _by_value(d: dict[str, int]) -> dict[str, int]:
+    """The same mapping in order of value, the order ``_stale_front`` relies on."""
     return dict(sorted(d.items(), key=lambda kv: kv[1]))
 
 

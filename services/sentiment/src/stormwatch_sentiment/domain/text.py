@@ -57,11 +57,14 @@ def normalize(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
     low = text.lower()
+    replaced = False
     if "http" in low or "www." in low:  # the only ways a URL can start, in any case
         text = _URL.sub(" http ", text)
+        replaced = True
     if "@" in text:
         text = _MENTION.sub("@user", text)
-    text = text.lower()
+        replaced = True
+    text = text.lower() if replaced else low
     return _REPEAT.sub(r"\1\1", text)
 
 
