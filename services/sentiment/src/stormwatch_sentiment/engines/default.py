@@ -125,7 +125,9 @@ class HashedLinearModel:
             chunk = texts[lo : lo + BATCH]
             feats = featurize(chunk, self.spec, self.lexicon)
             values = feats.values()
-            gathered = self.weights[feats.bucket]
+            # ``take`` copies whole rows; fancy indexing ``weights[bucket]`` takes numpy's
+            # general path and was 3x slower for the same rows (13 -> 4 us per tweet)
+            gathered = np.take(self.weights, feats.bucket, axis=0)
             for c in range(width):
                 out[lo : lo + len(chunk), c] = np.bincount(
                     feats.doc, weights=gathered[:, c] * values, minlength=len(chunk)
