@@ -658,6 +658,8 @@ def _p99(values: list[float]) -> float:
 
 
 def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
+    from stormwatch_shared.settings import KafkaSettings
+
     now = time.time()
     # The storm bucket ends a few minutes before now: timestamps as a live source gives them.
     storm_bucket = int(now // BUCKET_S) - 3
@@ -692,7 +694,7 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         # figures from the two are not comparable (an A/B from a worktree without ../shared
         # once compared them by mistake).
         "pipeline_texts": "dev-set tweets" if SHARED_SENTIMENT.is_dir() else "built-in fallback",
-        "pipeline_compression": os.environ.get("STORMWATCH_KAFKA_COMPRESSION", "none (default)"),
+        "pipeline_compression": KafkaSettings().compression,  # what every producer here used
         "pipeline_mentions_per_s": round(burst["per_s"]),
         "relay_mentions_per_s": round(relay["per_s"]),
         "pipeline_relay_ratio": round(burst["per_s"] / relay["per_s"], 3),
