@@ -7,23 +7,27 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stormwatch_sentiment.domain.topics import TOPICS, TopicTagger, _literal_core
+from stormwatch_sentiment.domain.topics import TOPICS, TopicTagger, _lower_pattern, _needles
 
 
 @pytest.mark.parametrize(
-    ("pattern", "core"),
+    ("pattern", "needles"),
     [
-        ("hygien", "hygien"),
-        (r"\bmrsa\b", "mrsa"),
-        (r"\bmou?ld\b", None),
-        (r"falsch\w*\s+(?:diagnos|operiert)", "falsch"),
-        (r"\bop[- ]?fehler", "fehler"),
-        ("a|b", None),
-        ("ab", None),
+        ("hygien", {"hygien"}),
+        (r"\bmrsa\b", {"mrsa"}),
+        (r"\bmou?ld\b", {"mo"}),  # "mo" and "ld" tie; the first wins
+        (r"falsch\w*\s+(?:diagnos|operiert)", {"diagnos", "operiert"}),  # longest shortest
+        (r"(?:yelled|shouted|screamed)\s+at", {"yelled", "shouted", "screamed"}),
+        (r"\bop[- ]?fehler", {"fehler"}),
+        (r"(?:ab)+c", {"ab"}),
+        ("a|b", None),  # the parser turns it into a class
+        ("(?:abc|d?)x", {"x"}),  # a branch that can be empty gives nothing
+        ("a?", None),
+        (r"\d{3}", None),
     ],
 )
-def test_literal_core(pattern: str, core: str | None) -> None:
-    assert _literal_core(pattern) == core
+def test_needles(pattern: str, needles: set[str] | None) -> None:
+    assert _needles(pattern) == (frozenset(needles) if needles is not None else None)
 
 
 WORDS = [w for pats in TOPICS.values() for p in pats for w in re.findall(r"[a-zäöüß]{3,}", p)]
@@ -40,3 +44,22 @@ def test_tags_equal_plain_regex_search(parts: list[str]) -> None:
         if any(re.search(p, text, re.IGNORECASE) for p in pats)
     )
     assert tagger.tag(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*WORDS, "mould", "mold", "ld", "mo", " ", "x"]), max_size=8))
+def test_every_match_contains_a_needle(parts: list[str]) -> None:
+    text = "".join(parts)
+    for pats in TOPICS.values():
+        for p in pats:
+            lowered = _lower_pattern(p)
+            needles = _needles(lowered)
+            if needles is not None and re.search(lowered, text):
+                assert any(n in text for n in needles), (p, text)
+
+
+def test_patterns_without_needles_are_searched_on_every_text() -> None:
+    tagger = TopicTagger.default().extended({"phone": [r"\d{3}[- ]\d{4}"], "short": ["a|b"]})
+    assert tagger.tag("Ruf 555-1234 zurück") == ("phone",)
+    assert tagger.tag("Bad hygiene") == ("hygiene", "short")
+    assert tagger.tag("zzz") == ()
