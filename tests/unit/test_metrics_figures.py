@@ -152,3 +152,22 @@ def test_event_lag_is_processing_minus_event_time() -> None:
     metrics.record_event_time("unit-svc", datetime(2026, 1, 1, tzinfo=UTC), now=1767225660.0)
     assert sample("stormwatch_event_lag_seconds", service="unit-svc") == 60.0
     assert sample("stormwatch_event_time_seconds", service="unit-svc") == 1767225600.0
+
+
+def test_running_hour_sums_match_the_buckets_they_hold() -> None:
+    """The share reads sums kept as buckets enter and leave the hour; they must never drift."""
+    import random
+
+    rng = random.Random(7)
+    figures = metrics.TargetFigures(bucket_s=300, share_buckets=12)
+    t = 1_773_000_000.0
+    for _ in range(3000):
+        t += rng.choice([5.0, 60.0, 900.0, 7200.0])
+        figures.observe("fig-sums", t, f"u{rng.randrange(30)}", rng.random() < 0.4)
+        w = figures._targets["fig-sums"]
+        assert w.hour_mentions == sum(n for n, _ in w.hour)
+        assert w.hour_negative == sum(k for _, k in w.hour)
+        assert len(w.hour) <= 12
+    total = sum(n for n, _ in w.hour)
+    share = sum(k for _, k in w.hour) / total if total else 0.0
+    assert sample("stormwatch_target_negative_ratio", target="fig-sums") == share

@@ -317,6 +317,12 @@ class _Window:
     negative: int = 0
     authors: set[str] = field(default_factory=set)
     hour: deque[tuple[int, int]] = field(default_factory=deque)
+    hour_mentions: int = 0
+    hour_negative: int = 0
+    """Sums over ``hour``, kept as buckets enter and leave it (integers, so exact)."""
+    shown: tuple[float, float, float] | None = None
+    """The values last written to ``gauges``: an idle target closes a bucket every five
+    minutes with the same zeros, and each gauge write takes a lock."""
     gauges: tuple[Any, Any, Any] | None = None
     """The target's (mentions, authors, negative share) gauge children: ``labels()`` takes a
     lock and a dict lookup, and every target closes a bucket every five minutes."""
@@ -352,28 +358,35 @@ class TargetFigures:
         w.authors.add(author_id)
 
     def _close(self, target_id: str, w: _Window, new_bucket: int) -> None:
-        closed = [(w.mentions, w.negative)]
         gap = min(new_bucket - w.bucket - 1, self.share_buckets)
-        closed.extend([(0, 0)] * gap)
-        for item in closed:
-            w.hour.append(item)
-            if len(w.hour) > self.share_buckets:
-                w.hour.popleft()
+        self._enter(w, w.mentions, w.negative)
+        for _ in range(gap):
+            self._enter(w, 0, 0)
         last_mentions, last_authors = (0, 0) if gap else (w.mentions, len(w.authors))
-        if w.gauges is None:
-            label = target_label(target_id)
-            w.gauges = (
-                TARGET_OBSERVED_MENTIONS.labels(target=label),
-                TARGET_OBSERVED_AUTHORS.labels(target=label),
-                TARGET_NEGATIVE.labels(target=label),
-            )
-        mentions, authors, negative = w.gauges
-        mentions.set(last_mentions)
-        authors.set(last_authors)
-        total = sum(n for n, _ in w.hour)
-        negative.set(sum(k for _, k in w.hour) / total if total else 0)
+        total = w.hour_mentions
+        shown = (last_mentions, last_authors, w.hour_negative / total if total else 0)
+        if shown != w.shown:
+            if w.gauges is None:
+                label = target_label(target_id)
+                w.gauges = (
+                    TARGET_OBSERVED_MENTIONS.labels(target=label),
+                    TARGET_OBSERVED_AUTHORS.labels(target=label),
+                    TARGET_NEGATIVE.labels(target=label),
+                )
+            for gauge, value in zip(w.gauges, shown, strict=True):
+                gauge.set(value)
+            w.shown = shown
         w.bucket, w.mentions, w.negative = new_bucket, 0, 0
         w.authors = set()
+
+    def _enter(self, w: _Window, mentions: int, negative: int) -> None:
+        w.hour.append((mentions, negative))
+        w.hour_mentions += mentions
+        w.hour_negative += negative
+        if len(w.hour) > self.share_buckets:
+            old_mentions, old_negative = w.hour.popleft()
+            w.hour_mentions -= old_mentions
+            w.hour_negative -= old_negative
 
     def publish_status(self, target_id: str, status: Mapping[str, Any]) -> None:
         """Gauges from the detector's ``status()`` (score, level, expected authors)."""
