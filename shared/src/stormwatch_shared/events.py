@@ -29,7 +29,12 @@ def _utc(value: datetime) -> datetime:
     """Naive datetimes are ambiguous across services; reject them instead of guessing."""
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a timezone (use UTC, e.g. 2026-03-11T15:04:09Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is a valid timestamp but past datetime's range in UTC;
+        # a ValueError makes it a validation error (a dead letter), not a crashed consumer
+        raise ValueError("timestamp out of range in UTC (years 1-9999)") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
