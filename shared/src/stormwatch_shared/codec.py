@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import functools
-from typing import TypeVar
+import re
+import types
+import typing
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
+import annotated_types
+import msgspec
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
-from stormwatch_shared.events import SCHEMA_VERSION
+from stormwatch_shared.events import SCHEMA_VERSION, _utc
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -81,3 +87,155 @@ def _explain(raw: bytes, model: type[M]) -> M:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
         raise DecodeError(f"schema violation: {errors}") from exc
+
+
+class FastDecoder:
+    """msgspec decoding of one event type for a hot consumer; pydantic for everything else.
+
+    Why: validating a scored mention in pydantic took ~17 % of the alerting service's CPU in
+    the pipeline bench (py-spy, 2026-12-02), msgspec decodes the same bytes 5x faster. The
+    msgspec type is derived from the pydantic model (``_struct_for``), so the schema is
+    written once, and it is never laxer: every constraint of the model is carried over, and
+    the schema version and event type must be stated. A message it refuses takes
+    :func:`decode`, which accepts it as pydantic would or raises ``DecodeError`` with the
+    reason, so dead letters read as before.
+
+    The result is a frozen msgspec ``Struct`` with the model's field names (or, after a
+    refusal, the pydantic event itself): read its attributes, do not call pydantic methods
+    on it. Its timestamps are ``UtcInstant``, a ``datetime`` in UTC equal to pydantic's.
+    """
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+        self._decoder = msgspec.json.Decoder(_struct_for(model, top=True), dec_hook=_dec_hook)
+
+    def fast(self, raw: bytes) -> Any | None:
+        """The msgspec result, or None where the message needs the pydantic path."""
+        try:
+            event = self._decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        return event if event.schema_version == SCHEMA_VERSION else None
+
+    def __call__(self, raw: bytes) -> Any:
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise DecodeError(f"message too large: {len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+        event = self.fast(raw)
+        return event if event is not None else decode(raw, self.model)
+
+
+class UtcInstant(datetime):
+    """A timestamp of the fast path: always UTC, like pydantic's ``UtcDatetime``.
+
+    msgspec's own datetime parsing rounds nanoseconds where pydantic truncates them, so
+    timestamps are parsed here instead, and only in the plain RFC 3339 form on which
+    ``datetime.fromisoformat`` and pydantic agree; any other spelling takes the pydantic path.
+    """
+
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is UtcInstant:
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            raise ValueError("not a plain RFC 3339 timestamp")
+        try:
+            return UtcInstant.fromisoformat(value).astimezone(UTC)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(str(exc)) from exc
+    raise NotImplementedError(kind)
+
+
+_CONSTRAINTS = {
+    annotated_types.MinLen: "min_length",
+    annotated_types.MaxLen: "max_length",
+    annotated_types.Ge: "ge",
+    annotated_types.Gt: "gt",
+    annotated_types.Le: "le",
+    annotated_types.Lt: "lt",
+}
+"""annotated-types constraint (as pydantic stores ``Field(max_length=...)``) -> msgspec Meta."""
+
+_MIRRORED_CONFIG = frozenset({"frozen", "extra"})
+"""Model config keys the mirror knows; any other (``strict``, ``str_strip_whitespace``, ...)
+changes validation in ways it does not copy, so it refuses the model."""
+
+
+def _struct_for(model: type[BaseModel], *, top: bool = False) -> Any:
+    """A msgspec ``Struct`` type with the fields, constraints and defaults of ``model``.
+
+    Refuses (``TypeError``, at start) any field it cannot carry over exactly, so a schema
+    change that this mirror would silently weaken stops the service instead.
+    """
+    if model.model_config.get("extra") != "forbid":
+        raise TypeError(f"{model.__name__}: the fast decoder mirrors extra='forbid' models only")
+    unknown = set(model.model_config) - _MIRRORED_CONFIG
+    if unknown:
+        raise TypeError(f"{model.__name__}: config {sorted(unknown)} is not mirrored")
+    decorators = model.__pydantic_decorators__
+    if decorators.field_validators or decorators.model_validators or decorators.validators:
+        raise TypeError(f"{model.__name__}: validators in code are not mirrored")
+    fields: list[tuple[str, Any, Any]] = []
+    for name, info in model.model_fields.items():
+        if info.alias is not None and info.alias != name:
+            raise TypeError(f"{model.__name__}.{name}: aliases are not mirrored")
+        meta: dict[str, Any] = {}
+        tz = False
+        for item in info.metadata:
+            if isinstance(item, AfterValidator) and item.func is _utc:
+                tz = True
+                continue
+            key = _CONSTRAINTS.get(type(item))
+            if key is None:
+                raise TypeError(f"{model.__name__}.{name}: cannot mirror {item!r}")
+            meta[key] = getattr(item, key)
+        kind = _mirror_type(info.annotation, f"{model.__name__}.{name}", tz=tz, meta=meta)
+        if top and name in {"schema_version", "type"}:
+            fields.append((name, kind, msgspec.NODEFAULT))  # must be stated, as in `decode`
+        elif info.is_required():
+            fields.append((name, kind, msgspec.NODEFAULT))
+        elif info.default_factory is not None:
+            factory = info.default_factory
+            fields.append((name, kind, msgspec.field(default_factory=factory)))  # type: ignore[arg-type]
+        else:
+            fields.append((name, kind, info.default))
+    return msgspec.defstruct(
+        f"{model.__name__}Struct",
+        [(n, k) if d is msgspec.NODEFAULT else (n, k, d) for n, k, d in fields],
+        kw_only=True,
+        frozen=True,
+        forbid_unknown_fields=True,
+    )
+
+
+def _mirror_type(annotation: Any, where: str, *, tz: bool = False, meta: dict[str, Any]) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        if len(args) != 2 or type(None) not in args:
+            raise TypeError(f"{where}: only `X | None` unions are mirrored")
+        (inner,) = (a for a in args if a is not type(None))
+        return _mirror_type(inner, where, tz=tz, meta=meta) | None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if meta or tz:
+            raise TypeError(f"{where}: constraints on a nested model are not mirrored")
+        return _struct_for(annotation)
+    if annotation is datetime:
+        if not tz or meta:
+            raise TypeError(f"{where}: only UtcDatetime is mirrored")
+        return UtcInstant
+    if tz:
+        raise TypeError(f"{where}: a UTC validator on a non-datetime")
+    if annotation in (str, int, float, bool) or origin is Literal:
+        base = annotation
+    elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        base = tuple[_mirror_type(args[0], where, meta={}), ...]  # type: ignore[misc]
+    elif origin is dict and len(args) == 2:
+        key, value = (_mirror_type(a, where, meta={}) for a in args)
+        base = dict[key, value]  # type: ignore[valid-type]
+    else:
+        raise TypeError(f"{where}: cannot mirror {annotation!r}")
+    return Annotated[base, msgspec.Meta(**meta)] if meta else base
