@@ -24,6 +24,8 @@ from stormwatch_sentiment.domain.topics import TOPICS, TopicTagger, _lower_patte
         ("(?:abc|d?)x", {"x"}),  # a branch that can be empty gives nothing
         ("a?", None),
         (r"\d{3}", None),
+        ("(?i)gestorben", None),  # case-folding matches more than the lower-cased text shows
+        ("tod(?i:es)", {"tod"}),
     ],
 )
 def test_needles(pattern: str, needles: set[str] | None) -> None:
@@ -63,3 +65,12 @@ def test_patterns_without_needles_are_searched_on_every_text() -> None:
     assert tagger.tag("Ruf 555-1234 zurück") == ("phone",)
     assert tagger.tag("Bad hygiene") == ("hygiene", "short")
     assert tagger.tag("zzz") == ()
+
+
+def test_case_insensitive_patterns_are_not_prefiltered_by_lower_case_literals() -> None:
+    # "ſ" (long s) is "s" to re.IGNORECASE but stays "ſ" when lower-cased
+    tagger = TopicTagger.default().extended(
+        {"custom": ["(?i)gestorben"], "group": ["x(?i:gestorben)"]}
+    )
+    assert tagger.tag("geſtorben") == ("custom",)
+    assert tagger.tag("xgeſtorben") == ("custom", "group")

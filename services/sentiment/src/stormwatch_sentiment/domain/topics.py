@@ -299,7 +299,12 @@ def _needles(pattern: str) -> frozenset[str] | None:
     """
     from re import _parser  # type: ignore[attr-defined]
 
-    return _sequence_needles(_parser.parse(pattern), _parser)
+    parsed = _parser.parse(pattern)
+    if parsed.state.flags & re.IGNORECASE:
+        # the text is lower-cased, but case-folding matches more than lower case ("ſ" is
+        # "s" to ``(?i)``), so a literal needle could miss a match: no needles
+        return None
+    return _sequence_needles(parsed, _parser)
 
 
 def _sequence_needles(items: Any, parser: Any) -> frozenset[str] | None:
@@ -316,7 +321,8 @@ def _sequence_needles(items: Any, parser: Any) -> frozenset[str] | None:
             run = ""
         found: frozenset[str] | None = None
         if op is parser.SUBPATTERN:
-            found = _sequence_needles(arg[-1], parser)
+            if not arg[1] & re.IGNORECASE:  # a ``(?i:...)`` group gives nothing, as above
+                found = _sequence_needles(arg[-1], parser)
         elif op is parser.BRANCH:
             branches = [_sequence_needles(b, parser) for b in arg[1]]
             if all(b is not None for b in branches):
