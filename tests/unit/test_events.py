@@ -95,16 +95,7 @@ def test_naive_timestamps_are_refused() -> None:
 def test_timestamps_past_the_utc_range_are_a_decode_error_not_a_crash() -> None:
     # valid RFC 3339, but one hour past year 9999 in UTC: astimezone raised OverflowError,
     # which escaped pydantic and would have crashed the consumer on every redelivery
-    data = orjson.loads(
-        encode(
-            MentionReceived(
-                occurred_at=datetime(2026, 3, 11, tzinfo=UTC),
-                target_id="t",
-                target_ids=("t",),
-                mention=MENTION,
-            )
-        )
-    )
+    data = orjson.loads(encode(received()))
     data["occurred_at"] = "9999-12-31T23:59:59-01:00"
     with pytest.raises(DecodeError, match="out of range"):
         decode(orjson.dumps(data), MentionReceived)
