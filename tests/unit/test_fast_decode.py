@@ -66,6 +66,9 @@ VALUES: list[Any] = [
     "x",
     *("y" * n for n in (16, 17, 40, 41, 100, 101, 200, 201, 600, 601)),
     "z" * 10_001,
+    "ü" * 200,  # lengths count code points in both
+    "ü" * 201,
+    "😡" * 201,
     -1,
     0,
     1,
