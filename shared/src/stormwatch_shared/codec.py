@@ -40,8 +40,7 @@ def decode(raw: bytes, model: type[M]) -> M:
     payloads the difference was within noise). The schema version and event type are checked
     on the result, so a message is accepted by exactly the rules of :func:`_explain`.
     """
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise DecodeError(f"message too large: {len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+    _refuse_oversized(raw)
     try:
         event = model.model_validate_json(raw)
     except ValidationError:
@@ -55,6 +54,11 @@ def decode(raw: bytes, model: type[M]) -> M:
     ):
         return _explain(raw, model)
     return event
+
+
+def _refuse_oversized(raw: bytes) -> None:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise DecodeError(f"message too large: {len(raw)} bytes > {MAX_MESSAGE_BYTES}")
 
 
 @functools.cache
@@ -118,8 +122,7 @@ class FastDecoder:
         return event if event.schema_version == SCHEMA_VERSION else None
 
     def __call__(self, raw: bytes) -> Any:
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise DecodeError(f"message too large: {len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+        _refuse_oversized(raw)
         event = self.fast(raw)
         return event if event is not None else decode(raw, self.model)
 
