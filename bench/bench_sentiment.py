@@ -165,13 +165,41 @@ def build_torch_dir(onnx_dir: Path) -> Path | None:
     return out
 
 
-def timed(model: Any, sample: list[str]) -> tuple[float, list[str], list[float]]:
+def timed(model: Any, sample: list[str]) -> tuple[float, list[Any], list[float]]:
+    """Seconds for ``sample``, the predictions (label and scores) and the batch latencies."""
     model.predict(sample[:BATCH])  # warm-up
     if hasattr(model, "batch_latencies_s"):
         model.batch_latencies_s.clear()
     t0 = time.perf_counter()
-    labels = [s.label for s in model.predict(sample)]
-    return time.perf_counter() - t0, labels, list(getattr(model, "batch_latencies_s", []))
+    preds = list(model.predict(sample))
+    return time.perf_counter() - t0, preds, list(getattr(model, "batch_latencies_s", []))
+
+
+def agreement(int8: list[Any], fp32: list[Any]) -> dict[str, Any]:
+    """Label agreement, and why it is what it is on random weights.
+
+    The random graph is confident (median top-two margin of fp32 near 1 on 2026-12-02), so
+    its flips are not near-ties: a random, variance-preserving 12-layer network carries the
+    int8 rounding error through to the output, which a trained model need not do. The
+    margin and the probability differences are recorded so that a reader can tell the two
+    apart without rerunning.
+    """
+    keys = sorted(fp32[0].scores)
+    p8 = np.array([[s.scores[k] for k in keys] for s in int8])
+    p32 = np.array([[s.scores[k] for k in keys] for s in fp32])
+    top2 = np.sort(p32, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    flips = p8.argmax(axis=1) != p32.argmax(axis=1)
+    diff = np.abs(p8 - p32).max(axis=1)
+    return {
+        "sentiment_int8_fp32_label_agreement": round(float(1.0 - flips.mean()), 4),
+        "sentiment_fp32_top2_margin_median": round(float(np.median(margin)), 4),
+        "sentiment_int8_flips_fp32_margin_max": round(float(margin[flips].max()), 4)
+        if flips.any()
+        else None,
+        "sentiment_int8_fp32_prob_diff_median": round(float(np.median(diff)), 5),
+        "sentiment_int8_fp32_prob_diff_p90": round(float(np.quantile(diff, 0.9)), 4),
+    }
 
 
 def bench_transformers(sample: list[str]) -> dict[str, Any]:
@@ -187,7 +215,7 @@ def bench_transformers(sample: list[str]) -> dict[str, Any]:
     int8 = OnnxSentimentModel(onnx_dir, threads=THREADS, variant="int8", batch_size=BATCH)
     ids = int8._encode([int8.preprocess(t) for t in chosen])
     out["sentiment_transformer_mean_tokens"] = round(float(np.mean([len(x) for x in ids])), 1)
-    dt, int8_labels, lat = timed(int8, chosen)
+    dt, int8_preds, lat = timed(int8, chosen)
     out["sentiment_transformer_int8_texts_per_s"] = round(len(chosen) / dt, 1)
     out["sentiment_transformer_int8_batch_p99_ms"] = p99_ms(lat)
     del int8
@@ -199,15 +227,14 @@ def bench_transformers(sample: list[str]) -> dict[str, Any]:
     del allfused
     out["sentiment_transformer_int8_all_fusions_texts_per_s"] = round(len(chosen) / dt, 1)
     fp32 = OnnxSentimentModel(onnx_dir, threads=THREADS, variant="fp32", batch_size=BATCH)
-    dt, fp32_labels, lat = timed(fp32, chosen)
+    dt, fp32_preds, lat = timed(fp32, chosen)
     del fp32
     out["sentiment_transformer_fp32_onnx_texts_per_s"] = round(len(chosen) / dt, 1)
     out["sentiment_transformer_fp32_onnx_batch_p99_ms"] = p99_ms(lat)
-    agree = np.mean([a == b for a, b in zip(int8_labels, fp32_labels, strict=True)])
-    out["sentiment_int8_fp32_label_agreement"] = round(float(agree), 4)
+    out.update(agreement(int8_preds, fp32_preds))
     out["sentiment_int8_fp32_agreement_note"] = (
-        "same random-weight graph; random weights give near-tied logits, so this is a "
-        "pessimistic figure compared with a trained model"
+        "same random-weight graph; flips are not near-ties (see the fp32 margin), the random "
+        "network carries int8 rounding through to the output; a trained model is not measured"
     )
 
     torch_dir = build_torch_dir(onnx_dir)
