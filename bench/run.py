@@ -119,9 +119,10 @@ def quiesce(min_idle: float = 0.85, max_wait_s: float = 60.0) -> float | None:
     """Wait until the machine is nearly idle; returns the last idle share seen.
 
     Why: a stage that starts while the previous one's broker JVM and services are still
-    shutting down measures their exit, not its code. The detector stage follows the pipeline
-    stage; on 2026-12-02 it gave 216,621 and 219,342/s inside ``make bench`` against
-    263,352-312,569/s run alone minutes later, same code.
+    exiting would measure their exit, not its code, and the recorded idle share shows
+    whether it did. It is not what makes the figures move: on 2026-12-02 the detector stage
+    started at 0.995 idle and gave 204,642/s, and the same bench alone on an idle machine
+    gave 185,128-257,000/s within ten minutes. That spread is the shared host.
     """
     deadline = time.monotonic() + max_wait_s
     idle = _idle_share()
