@@ -7,12 +7,15 @@ import signal
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 from kafka import KafkaProducer
 from stormwatch_alerting.app import decode_alert
+from stormwatch_shared.codec import encode
+from stormwatch_shared.events import MAX_EVENT_ID_CHARS, Mention, MentionReceived
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, MENTIONS_RAW, MENTIONS_SCORED, dlq
 
@@ -111,6 +114,15 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     }
     for key, value in poison.items():
         producer.send(raw_topic, key=key, value=value)
+    # Valid, but its scored id would once have been too long: scored, not a stuck partition.
+    longest = MentionReceived(
+        event_id="e" * MAX_EVENT_ID_CHARS,
+        occurred_at=datetime(2026, 3, 11, tzinfo=UTC),
+        target_id="hospital",
+        target_ids=("hospital",),
+        mention=Mention.model_validate_json(good),
+    )
+    producer.send(raw_topic, key=b"hospital", value=encode(longest))
     producer.flush()
     sentiment = Service("sentiment", _env(kafka_settings), tmp_path)
     try:
@@ -143,7 +155,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
         assert letters[b"bad-json"]["offset"] is not None
         published = read_all(kafka_settings.bootstrap_servers, raw_topic)
         valid = {orjson.loads(v)["event_id"] for k, v in published if k not in poison}
-        assert valid and set(_scored_ids(kafka_settings)) == valid
+        assert longest.event_id in valid and set(_scored_ids(kafka_settings)) == valid
         assert sentiment.proc.poll() is None, "the consumer must not die on poison"
     finally:
         sentiment.stop()

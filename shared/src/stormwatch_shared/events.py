@@ -8,6 +8,7 @@ detectors run on event time, never on the clock of the machine that processes th
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -20,6 +21,9 @@ Level = Literal["watch", "warning", "critical"]
 LEVELS: tuple[Level, ...] = ("watch", "warning", "critical")
 SentimentLabel = Literal["negative", "neutral", "positive"]
 Source = Literal["x", "mastodon", "bluesky", "rss", "replay"]
+
+MAX_EVENT_ID_CHARS = 100
+"""Event ids are dedup keys kept in memory by every consumer: bounded, whatever they derive from."""
 
 MAX_TEXT_CHARS = 10_000
 """Posts longer than this are cut: no network allows more, and unbounded texts are a DoS."""
@@ -44,6 +48,25 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+def derived_event_id(*parts: str) -> str:
+    """A deterministic event id from the ids an event derives from, joined by ``|``.
+
+    Why: a re-published mention must be recognisably the same event downstream (dedup on
+    ``event_id``), so ids are built from the mention id and the target, and the scored
+    event's from the received one's. But a mention id comes from outside (a Mastodon
+    status URI, a Bluesky at:// URI with a long DID) and may take most of the id's length
+    on its own; an id past ``MAX_EVENT_ID_CHARS`` failed validation where the event was
+    built, and the service stopped on that mention at every retry. Past the limit the id
+    keeps a readable head and ends in a digest of the whole, so it stays deterministic and
+    distinct (160 bits).
+    """
+    joined = "|".join(parts)
+    if len(joined) <= MAX_EVENT_ID_CHARS:
+        return joined
+    digest = hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{joined[: MAX_EVENT_ID_CHARS - 41]}~{digest}"
+
+
 def level_rank(level: str) -> int:
     """Order of alert levels; unknown levels rank below ``watch``."""
     return LEVELS.index(level) + 1 if level in LEVELS else 0
@@ -66,7 +89,7 @@ class EngagementMetrics(_Frozen):
 
 
 class _Event(_Frozen):
-    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=100)
+    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=MAX_EVENT_ID_CHARS)
     schema_version: int = SCHEMA_VERSION
     drill: bool = False
     """Drill events rehearse the chain; they must never be mistaken for a real crisis."""

@@ -73,11 +73,13 @@ def build_app(
     async def handle(bodies: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
         good: list[MentionReceived] = []
+        origin: list[tuple[bytes, Any]] = []
         pending = []
         metrics.record_batch("sentiment", len(bodies))
         for body, record in zip(bodies, records, strict=True):
             try:
                 good.append(decode(body, MentionReceived))
+                origin.append((body, record))
             except DecodeError as exc:
                 pending.append(
                     await publish_dead_letter(
@@ -86,8 +88,13 @@ def build_app(
                 )
         if good:
             started = time.perf_counter()
-            scored = await asyncio.to_thread(state["scorer"].score, good)
+            scored, refused = await asyncio.to_thread(state["scorer"].score_or_refuse, good)
             metrics.record_scored(scored, time.perf_counter() - started, settings.engine)
+            for i, reason in refused:
+                body, record = origin[i]
+                pending.append(
+                    await publish_dead_letter(broker, "sentiment", raw_topic, body, record, reason)
+                )
             for event in scored:
                 pending.append(
                     await sender.send(encode(event), scored_topic, event.target_id.encode())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stormwatch_shared.events import MentionReceived, MentionScored
+from stormwatch_shared.events import MentionReceived, MentionScored, derived_event_id
 
 from stormwatch_sentiment.domain.language import guess_language
 from stormwatch_sentiment.domain.model import SentimentModel
@@ -20,6 +20,31 @@ class Scorer:
     def __init__(self, model: SentimentModel, tagger: TopicTagger) -> None:
         self.model = model
         self.tagger = tagger
+
+    def score_or_refuse(
+        self, events: Sequence[MentionReceived]
+    ) -> tuple[list[MentionScored], list[tuple[int, str]]]:
+        """The scored events, and ``(index, reason)`` for each event that cannot be scored.
+
+        Why: ``score`` is all or nothing per batch, and the consumer retries a failed batch.
+        An error that one mention causes every time (a ``ValueError``: a value the output
+        schema refuses, a text an engine rejects) would hold its partition forever, so the
+        batch is then scored one event at a time and only the refused ones are reported, for
+        the dead-letter topic. Other errors (an engine that broke) still fail the batch: a
+        retry may cure them, and no mention is parked for them.
+        """
+        try:
+            return self.score(events), []
+        except ValueError:
+            pass
+        scored: list[MentionScored] = []
+        refused: list[tuple[int, str]] = []
+        for i, event in enumerate(events):
+            try:
+                scored.extend(self.score([event]))
+            except ValueError as exc:
+                refused.append((i, " ".join(f"cannot be scored: {exc}".split())[:500]))
+        return scored, refused
 
     def score(self, events: Sequence[MentionReceived]) -> list[MentionScored]:
         # A mention that concerns two targets arrives twice; score its text once.
@@ -37,7 +62,7 @@ class Scorer:
             language = (event.mention.lang or guess_language(text) or "und").lower()
             out.append(
                 MentionScored(
-                    event_id=f"{event.event_id}|scored",
+                    event_id=derived_event_id(event.event_id, "scored"),
                     occurred_at=event.occurred_at,
                     target_id=event.target_id,
                     target_ids=event.target_ids,

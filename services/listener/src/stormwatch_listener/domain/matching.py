@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from stormwatch_shared.events import Mention, MentionReceived
+from stormwatch_shared.events import Mention, MentionReceived, derived_event_id
 from stormwatch_shared.targets import Target, TargetMatcher
 
 from stormwatch_listener.domain.normalize import at_uri_author, masto_uri_author
@@ -92,7 +92,7 @@ def received_events(
         MentionReceived(
             # Deterministic id: a re-published mention (restart, replay) is recognisably
             # the same event downstream, which makes at-least-once effectively once.
-            event_id=f"{mention.id}|{tid}",
+            event_id=derived_event_id(mention.id, tid),
             occurred_at=mention.created_at,
             target_id=tid,
             target_ids=targets,
