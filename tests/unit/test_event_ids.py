@@ -2,15 +2,20 @@
 
 A mention id comes from outside (Mastodon status URIs, Bluesky at:// URIs with long DIDs);
 the event ids built from it once failed validation past 100 characters, in the listener
-(``<mention id>|<target>``) and in sentiment (``<received id>|scored``), on every retry.
+(``<mention id>|<target>``) and in sentiment (``<received id>|scored``), on every retry. An
+alert's (``<target id>:<time>|<transition>|<level>``) did so for target ids past ~70.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from stormwatch_alerting.adapters import alert_event
+from stormwatch_alerting.delivery.store import Store
+from stormwatch_alerting.domain.types import Transition
 from stormwatch_listener.domain.matching import received_events
 from stormwatch_sentiment.domain.model import Sentiment
 from stormwatch_sentiment.domain.topics import TopicTagger
@@ -23,6 +28,7 @@ from stormwatch_shared.events import (
     Mention,
     MentionReceived,
     MentionScored,
+    alert_event_ids,
     derived_event_id,
 )
 from stormwatch_shared.targets import Target, TargetMatcher
@@ -134,3 +140,33 @@ class _Broken:
 def test_an_engine_failure_still_fails_the_batch_for_a_retry() -> None:
     with pytest.raises(RuntimeError):
         Scorer(_Broken(), TopicTagger.default()).score_or_refuse([_received("id-0")])
+
+
+def test_an_alert_for_a_target_with_a_long_id_gets_bounded_event_ids(tmp_path: Path) -> None:
+    tid = "t" * 100  # the longest id a watch list accepts
+    aid = f"{tid}:1772409600"
+    for kind, level, prev in (
+        ("raised", "watch", None),
+        ("escalated", "critical", "warning"),
+        ("resolved", "critical", None),
+    ):
+        t = Transition(kind, tid, aid, level, 1772409600.0, previous_level=prev)  # type: ignore[arg-type]
+        event = alert_event(t)
+        assert len(event.event_id) <= MAX_EVENT_ID_CHARS
+        assert event.event_id == alert_event(t).event_id
+        assert event.event_id in alert_event_ids(aid)
+    assert len(set(alert_event_ids(aid))) == 9
+    assert alert_event(Transition("raised", "paula", "paula:1", "watch", 1.0)).event_id == (
+        "paula:1|raised|watch"  # short ids read as before
+    )
+    # Erasing the target also forgets the digested ids it was deduplicated on.
+    store = Store(tmp_path / "state.sqlite3")
+    try:
+        now = datetime(2026, 3, 11, tzinfo=UTC)
+        store.save_event(aid, {"target_id": tid})
+        for e in alert_event_ids(aid)[:3]:
+            assert store.first_time_event(e, now)
+        store.erase_target(tid)
+        assert all(store.first_time_event(e, now) for e in alert_event_ids(aid)[:3])
+    finally:
+        store.close()

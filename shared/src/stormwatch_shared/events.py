@@ -67,6 +67,21 @@ def derived_event_id(*parts: str) -> str:
     return f"{joined[: MAX_EVENT_ID_CHARS - 41]}~{digest}"
 
 
+ALERT_TRANSITIONS = ("raised", "escalated", "resolved")
+
+
+def alert_event_id(alert_id: str, transition: str, level: str) -> str:
+    """The id of one alert's transition at one level: a detector that re-runs after a crash
+    emits the same ids, so the delivery stage can drop what it already sent. Alert ids hold
+    the target id (up to 100 characters), so these go through ``derived_event_id``."""
+    return derived_event_id(alert_id, transition, level)
+
+
+def alert_event_ids(alert_id: str) -> list[str]:
+    """Every id ``alert_event_id`` can give for this alert (for erasing them)."""
+    return [alert_event_id(alert_id, t, lv) for t in ALERT_TRANSITIONS for lv in LEVELS]
+
+
 def level_rank(level: str) -> int:
     """Order of alert levels; unknown levels rank below ``watch``."""
     return LEVELS.index(level) + 1 if level in LEVELS else 0

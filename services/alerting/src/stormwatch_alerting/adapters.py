@@ -12,6 +12,7 @@ from stormwatch_shared.events import (
     CrisisAlertResolved,
     Evidence,
     MentionScored,
+    alert_event_id,
 )
 
 from stormwatch_alerting.domain.types import Observation, Transition
@@ -94,7 +95,7 @@ def alert_event(
     common = {
         # Deterministic: a detector that re-runs after a crash emits the same ids, so the
         # delivery stage can drop what it already sent.
-        "event_id": f"{t.alert_id}|{t.kind}|{t.level}",
+        "event_id": alert_event_id(t.alert_id, t.kind, t.level),
         "occurred_at": _ts(t.at),
         "alert_id": t.alert_id,
         "target_id": t.target_id,

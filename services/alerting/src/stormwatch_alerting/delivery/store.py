@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stormwatch_shared.events import alert_event_ids
+
 from stormwatch_alerting.domain.escalation import AlertGroup, ChainStep
 from stormwatch_alerting.domain.notify import Intent, Silence
 
@@ -324,6 +326,10 @@ class Store:
             ).rowcount
             self.db.execute("DELETE FROM sent WHERE substr(key, 1, ?) = ?", prefix)
             self.db.execute("DELETE FROM seen_events WHERE substr(event_id, 1, ?) = ?", prefix)
+            # a long alert id's event ids end in a digest instead (``derived_event_id``)
+            self.db.executemany(
+                "DELETE FROM seen_events WHERE event_id = ?", [(e,) for e in alert_event_ids(aid)]
+            )
             self._forget_kv(aid)
         for row in self.db.execute("SELECT id, data FROM silences").fetchall():
             if json.loads(row["data"]).get("target_id") == target_id:
