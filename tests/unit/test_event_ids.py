@@ -170,3 +170,28 @@ def test_an_alert_for_a_target_with_a_long_id_gets_bounded_event_ids(tmp_path: P
         assert all(store.first_time_event(e, now) for e in alert_event_ids(aid)[:3])
     finally:
         store.close()
+
+
+class _Rounding:
+    """Probabilities summed over an engine's labels, with float rounding (or worse)."""
+
+    model_id = "rounding"
+
+    def __init__(self, negative: float) -> None:
+        self.negative = negative
+
+    def predict(self, texts: Sequence[str]) -> list[Sentiment]:
+        scores = {"negative": self.negative, "neutral": 0.0, "positive": 0.0}
+        return [Sentiment("negative", scores)] * len(texts)
+
+
+def test_rounding_past_one_is_clipped_and_nan_is_refused() -> None:
+    (scored,) = Scorer(_Rounding(1.0000000000000002), TopicTagger.default()).score(
+        [_received("id-0")]
+    )
+    assert scored.scores["negative"] == 1.0
+    for bad in (float("nan"), float("inf"), 1.5):
+        ok, refused = Scorer(_Rounding(bad), TopicTagger.default()).score_or_refuse(
+            [_received("id-0")]
+        )
+        assert ok == [] and len(refused) == 1 and "scores.negative" in refused[0][1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pytest
@@ -200,6 +200,14 @@ def test_valid_messages_take_the_fast_path() -> None:
         ({"type": "MentionReceived"}, "unexpected event type"),
         ({"label": "maybe"}, "schema violation: label"),
         ({"occurred_at": "2026-03-11T15:04:09"}, "timestamp must carry a timezone"),
+        (
+            {"scores": {"negative": 1.5, "neutral": 0.1, "positive": 0.1}},
+            "schema violation: scores.negative",
+        ),
+        (
+            {"scores": {"negative": 0.8, "neutral": -0.2, "positive": 0.1}},
+            "schema violation: scores.neutral",
+        ),
     ],
 )
 def test_refused_messages_read_as_pydantic_explains_them(
@@ -266,3 +274,30 @@ def test_models_it_cannot_mirror_exactly_fail_at_start(model: type[BaseModel]) -
 def test_field_validators_are_not_silently_skipped() -> None:
     with pytest.raises(TypeError, match="validators"):
         FastDecoder(_Validated)
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_probabilities_that_are_not_finite_are_dead_lettered(token: bytes) -> None:
+    # Summed per author and window by the detector: one of these would poison its state.
+    raw = orjson.dumps(valid()).replace(b'"negative":0.8', b'"negative":' + token, 1)
+    assert token in raw
+    with pytest.raises(DecodeError):
+        FastDecoder(MentionScored)(raw)
+    with pytest.raises(DecodeError):
+        decode(raw, MentionScored)
+
+
+class _FiniteOnly(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    x: dict[str, Annotated[float, Field(allow_inf_nan=False)]]
+
+
+class _Bounded(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    x: dict[str, Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]]
+
+
+def test_finite_floats_are_mirrored_only_with_both_bounds() -> None:
+    with pytest.raises(TypeError, match="both bounds"):
+        FastDecoder(_FiniteOnly)
+    FastDecoder(_Bounded)  # mirrors: msgspec refuses non-finite values outside the bounds

@@ -13,6 +13,8 @@ import annotated_types
 import msgspec
 import orjson
 from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic.types import AllowInfNan
 
 from stormwatch_shared.events import SCHEMA_VERSION, _utc
 
@@ -217,6 +219,8 @@ def _struct_for(model: type[BaseModel], *, top: bool = False) -> Any:
 def _mirror_type(annotation: Any, where: str, *, tz: bool = False, meta: dict[str, Any]) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Annotated:
+        return _mirror_annotated(args, where, tz=tz, meta=meta)
     if origin in (types.UnionType, typing.Union):
         if len(args) != 2 or type(None) not in args:
             raise TypeError(f"{where}: only `X | None` unions are mirrored")
@@ -242,3 +246,33 @@ def _mirror_type(annotation: Any, where: str, *, tz: bool = False, meta: dict[st
     else:
         raise TypeError(f"{where}: cannot mirror {annotation!r}")
     return Annotated[base, msgspec.Meta(**meta)] if meta else base
+
+
+def _mirror_annotated(args: tuple[Any, ...], where: str, *, tz: bool, meta: dict[str, Any]) -> Any:
+    """``Annotated[float, Field(ge=..., le=..., allow_inf_nan=False)]`` and the like.
+
+    msgspec's JSON has no NaN or infinity tokens, and a bound on both sides refuses the
+    infinities an overflowing literal (``1e999``) becomes; ``allow_inf_nan=False`` is
+    therefore mirrored only together with both bounds.
+    """
+    base, *extras = args
+    inner = dict(meta)
+    finite = False
+    for extra in extras:
+        if isinstance(extra, FieldInfo):
+            if not extra.is_required() or extra.alias is not None:
+                raise TypeError(f"{where}: only constraints are mirrored from Field()")
+            items: list[Any] = list(extra.metadata)
+        else:
+            items = [extra]
+        for item in items:
+            if isinstance(item, AllowInfNan):
+                finite = finite or not item.allow_inf_nan
+                continue
+            key = _CONSTRAINTS.get(type(item))
+            if key is None:
+                raise TypeError(f"{where}: cannot mirror {item!r}")
+            inner[key] = getattr(item, key)
+    if finite and not ({"ge", "gt"} & inner.keys() and {"le", "lt"} & inner.keys()):
+        raise TypeError(f"{where}: allow_inf_nan=False is mirrored only with both bounds")
+    return _mirror_type(base, where, tz=tz, meta=inner)

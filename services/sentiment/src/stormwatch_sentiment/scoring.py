@@ -5,7 +5,7 @@ Sharing it is what lets ``stormwatch replay`` promise the same alerts as the liv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from stormwatch_shared.events import MentionReceived, MentionScored, derived_event_id
 
@@ -14,6 +14,16 @@ from stormwatch_sentiment.domain.model import SentimentModel
 from stormwatch_sentiment.domain.topics import TopicTagger
 
 SUPPORTED_LANGUAGES = frozenset({"de", "en"})
+
+
+def _bounded(scores: Mapping[str, float]) -> dict[str, float]:
+    """Probabilities summed over an engine's labels may overshoot 1 (or undershoot 0) by a
+    rounding error; those are clipped. Anything further off (NaN, infinity) is left for the
+    schema to refuse, which sends that mention to the dead-letter topic with the reason."""
+    return {
+        k: (1.0 if 1.0 < v <= 1.000001 else 0.0 if -0.000001 <= v < 0.0 else v)
+        for k, v in scores.items()
+    }
 
 
 class Scorer:
@@ -70,7 +80,7 @@ class Scorer:
                     target_kind=event.target_kind,
                     mention=event.mention,
                     label=result.label,  # type: ignore[arg-type]
-                    scores=result.scores,  # type: ignore[arg-type]
+                    scores=_bounded(result.scores),  # type: ignore[arg-type]
                     language=language,
                     language_supported=language in SUPPORTED_LANGUAGES,
                     topics=self.tagger.tag(text),
