@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaProducer
 from stormwatch_alerting.app import decode_alert
 from stormwatch_shared.codec import encode
-from stormwatch_shared.events import MAX_EVENT_ID_CHARS, Mention, MentionReceived
+from stormwatch_shared.events import MAX_EVENT_ID_CHARS, Mention, MentionReceived, MentionScored
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, MENTIONS_RAW, MENTIONS_SCORED, dlq
 
@@ -160,6 +160,54 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     finally:
         sentiment.stop()
     assert "Traceback" not in sentiment.log()
+
+
+def test_a_mention_dated_far_ahead_is_dead_lettered_by_alerting(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    # Before: the target's detector moved to 2099 (with weeks of history behind it, closing
+    # every bucket up to then: ~80 s), and every real mention after it counted as late.
+    scored_topic = kafka_settings.topic(MENTIONS_SCORED)
+    good = Mention.model_validate_json((DRILL / "mentions.jsonl").read_bytes().splitlines()[0])
+    now = datetime.now(UTC).replace(microsecond=0)
+    producer = KafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    for name, at in (("future", datetime(2099, 1, 1, tzinfo=UTC)), ("now", now)):
+        event = MentionScored(
+            event_id=f"{name}|scored",
+            occurred_at=at,
+            target_id="hospital",
+            target_ids=("hospital",),
+            mention=good.model_copy(update={"id": f"x:{name}", "created_at": at}),
+            label="negative",
+            scores={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
+            language="de",
+            model_id="test",
+            received_event_id=name,
+        )
+        producer.send(scored_topic, key=name.encode(), value=encode(event))
+    producer.flush()
+    env = _env(kafka_settings, ALERTING_STATE_DB=str(tmp_path / "state.sqlite"))
+    alerting = Service("alerting", env, tmp_path)
+    try:
+        wait_for(
+            lambda: (
+                group_lag(kafka_settings.bootstrap_servers, "stormwatch-alerting", scored_topic)
+                == 0
+            ),
+            60,
+            "alerting to pass the mis-dated mention",
+        )
+        letters = {
+            k: orjson.loads(v)
+            for k, v in read_all(kafka_settings.bootstrap_servers, dlq(scored_topic))
+        }
+        assert set(letters) == {b"future"}
+        assert "2099-01-01" in letters[b"future"]["reason"]
+        assert "ALERTING_MAX_FUTURE_S" in letters[b"future"]["reason"]
+        assert alerting.proc.poll() is None
+    finally:
+        alerting.stop()
+    assert "Traceback" not in alerting.log()
 
 
 def test_a_redelivered_alert_event_notifies_once(

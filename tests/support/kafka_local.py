@@ -89,13 +89,22 @@ def end_offset_total(bootstrap: str, topic: str) -> int:
 def group_lag(bootstrap: str, group: str, topic: str) -> int:
     """Messages in ``topic`` not yet committed by consumer group ``group``."""
     from kafka.admin import KafkaAdminClient
+    from kafka.errors import (
+        CoordinatorLoadInProgressError,
+        CoordinatorNotAvailableError,
+        NotCoordinatorError,
+    )
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         end = consumer.end_offsets(parts)
-        committed = admin.list_group_offsets(group).get(group, {})
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        except (CoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
+            # a fresh broker's offsets topic is still loading: nothing committed to read yet
+            committed = {}
         lag = 0
         for tp in parts:
             meta = committed.get(tp)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -129,10 +130,12 @@ def build_app(
         pending = []
         metrics.record_batch("alerting", len(bodies))
         await store.ensure_restored({r.partition for r in message.raw_message})
+        latest = time.time() + settings.max_future_s
         for body, record in zip(bodies, message.raw_message, strict=True):
             store.consumed(record.partition, record.offset)
             try:
                 event = decode_scored(body)
+                _check_event_time(event.mention.created_at.timestamp(), latest)
             except DecodeError as exc:
                 pending.append(
                     await publish_dead_letter(
@@ -244,6 +247,22 @@ def build_app(
             metrics.record_notifications(outcomes, delivery_metrics.NOTIFICATIONS, alert.drill)
 
     return app
+
+
+def _check_event_time(at: float, latest: float) -> None:
+    """Refuse a mention dated past ``latest`` (the clock plus ``ALERTING_MAX_FUTURE_S``).
+
+    Why: the detector runs on event time and closes every bucket up to the newest mention
+    it has seen. One post dated 2099 (a mis-set feed, a forged message) closed 73 years of
+    buckets (about 1.1 s per year, measured 2026-12-02), stalled the partition meanwhile,
+    and left its target's clock in 2099, where every real mention after it is late.
+    """
+    if at > latest:
+        ahead = at - latest
+        raise DecodeError(
+            f"event time {datetime.fromtimestamp(at, UTC).isoformat()} is {ahead:.0f} s past "
+            "this service's clock plus ALERTING_MAX_FUTURE_S; check the source's timestamps"
+        )
 
 
 def run_service() -> None:

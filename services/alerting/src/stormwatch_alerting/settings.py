@@ -24,6 +24,13 @@ class AlertingSettings(BaseSettings):
         description="Write detector states to the changelog and commit the consumer "
         "offset every this many seconds (the work a crash redoes); alerts never wait for it.",
     )
+    max_future_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="A mention dated further ahead of this service's clock goes to the "
+        "dead-letter topic: its target's detector would otherwise jump to that date.",
+    )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP server for alert emails.")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
