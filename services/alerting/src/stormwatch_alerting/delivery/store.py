@@ -319,14 +319,14 @@ class Store:
             counts["audit"] += self.db.execute(
                 "DELETE FROM audit WHERE alert_id=?", (aid,)
             ).rowcount
-            # idempotency keys and alert event ids start with "<alert_id>|"
+            # idempotency keys start with "<alert_id>|"
             prefix = (len(aid) + 1, aid + "|")
             counts["outbox"] += self.db.execute(
                 "DELETE FROM outbox WHERE substr(key, 1, ?) = ?", prefix
             ).rowcount
             self.db.execute("DELETE FROM sent WHERE substr(key, 1, ?) = ?", prefix)
-            self.db.execute("DELETE FROM seen_events WHERE substr(event_id, 1, ?) = ?", prefix)
-            # a long alert id's event ids end in a digest instead (``derived_event_id``)
+            # every event id the alert can have (a long alert id's end in a digest, so a
+            # prefix would miss them)
             self.db.executemany(
                 "DELETE FROM seen_events WHERE event_id = ?", [(e,) for e in alert_event_ids(aid)]
             )
