@@ -361,6 +361,12 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     ),
 }
 _GERMAN_LETTERS = frozenset("äöüß")
+_LANGS_OF: dict[str, tuple[str, ...]] = {}
+"""Each stop word's languages, so a text's words are looked up once each instead of once per
+language (nine languages: 25 -> 8 us per tweet)."""
+for _lang, _words in _STOPWORDS.items():
+    for _w in _words:
+        _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
 
 _SCRIPTS: tuple[tuple[int, int, str], ...] = (
     (0x0370, 0x03FF, "el"),
@@ -376,9 +382,12 @@ _SCRIPTS: tuple[tuple[int, int, str], ...] = (
 
 def _script(text: str) -> str | None:
     """Language of the dominant non-Latin script, if letters of one make up most text."""
+    head = text[:400]
+    if not head or max(head) < "\u0370":
+        return None  # only code points below Greek (most mentions): no script to count
     counts: dict[str, int] = {}
     letters = 0
-    for ch in text[:400]:
+    for ch in head:
         if not ch.isalpha():
             continue
         letters += 1
@@ -409,8 +418,13 @@ def guess_language(text: str) -> str:
     ]
     if not words:
         return UNKNOWN
-    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
-    if any(ch in _GERMAN_LETTERS for w in words for ch in w):
+    scores = dict.fromkeys(_STOPWORDS, 0)  # this order breaks ties, as before
+    langs_of = _LANGS_OF.get
+    for w in words:
+        for lang in langs_of(w, ()):
+            scores[lang] += 1
+    joined = "".join(words)
+    if any(ch in joined for ch in _GERMAN_LETTERS):
         scores["de"] += 1
     best = max(scores, key=lambda lang: (scores[lang], lang in SUPPORTED))
     if scores[best] == 0:
