@@ -162,16 +162,22 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     assert "Traceback" not in sentiment.log()
 
 
-def test_a_mention_dated_far_ahead_is_dead_lettered_by_alerting(
+def test_mentions_dated_far_ahead_or_decades_back_are_dead_lettered_by_alerting(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     # Before: the target's detector moved to 2099 (with weeks of history behind it, closing
-    # every bucket up to then: ~80 s), and every real mention after it counted as late.
+    # every bucket up to then: ~80 s), and every real mention after it counted as late. A
+    # date decades back (a missing date read as zero) made the target's next post walk
+    # every bucket since then (35 s for 1990, ~60 s for 1970) while the partition waited.
     scored_topic = kafka_settings.topic(MENTIONS_SCORED)
     good = Mention.model_validate_json((DRILL / "mentions.jsonl").read_bytes().splitlines()[0])
     now = datetime.now(UTC).replace(microsecond=0)
     producer = KafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
-    for name, at in (("future", datetime(2099, 1, 1, tzinfo=UTC)), ("now", now)):
+    for name, at in (
+        ("future", datetime(2099, 1, 1, tzinfo=UTC)),
+        ("epoch", datetime(1970, 1, 1, tzinfo=UTC)),
+        ("now", now),
+    ):
         event = MentionScored(
             event_id=f"{name}|scored",
             occurred_at=at,
@@ -201,9 +207,11 @@ def test_a_mention_dated_far_ahead_is_dead_lettered_by_alerting(
             k: orjson.loads(v)
             for k, v in read_all(kafka_settings.bootstrap_servers, dlq(scored_topic))
         }
-        assert set(letters) == {b"future"}
+        assert set(letters) == {b"future", b"epoch"}
         assert "2099-01-01" in letters[b"future"]["reason"]
         assert "ALERTING_MAX_FUTURE_S" in letters[b"future"]["reason"]
+        assert "1970-01-01" in letters[b"epoch"]["reason"]
+        assert "ALERTING_MIN_EVENT_TIME" in letters[b"epoch"]["reason"]
         assert alerting.proc.poll() is None
     finally:
         alerting.stop()

@@ -24,6 +24,13 @@ from tests.conftest import DRILL
         (AlertingSettings, {"ALERTING_SMTP_PORT": "70000"}, "ALERTING_SMTP_PORT"),
         (AlertingSettings, {"ALERTING_EMAIL_TO": "not-an-address"}, "ALERTING_EMAIL_TO"),
         (AlertingSettings, {"ALERTING_SENSITIVITY": "paranoid"}, "ALERTING_SENSITIVITY"),
+        (AlertingSettings, {"ALERTING_MIN_EVENT_TIME": "yesterday"}, "ALERTING_MIN_EVENT_TIME"),
+        # without a UTC offset the instant is ambiguous: refused rather than guessed
+        (
+            AlertingSettings,
+            {"ALERTING_MIN_EVENT_TIME": "2000-01-01T00:00:00"},
+            "ALERTING_MIN_EVENT_TIME",
+        ),
         (ListenerSettings, {"LISTENER_REPLAY_DIR": "/nonexistent"}, "LISTENER_REPLAY_DIR"),
         (
             ListenerSettings,

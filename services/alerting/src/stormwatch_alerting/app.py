@@ -131,11 +131,12 @@ def build_app(
         metrics.record_batch("alerting", len(bodies))
         await store.ensure_restored({r.partition for r in message.raw_message})
         latest = time.time() + settings.max_future_s
+        earliest = settings.min_event_time.timestamp()
         for body, record in zip(bodies, message.raw_message, strict=True):
             store.consumed(record.partition, record.offset)
             try:
                 event = decode_scored(body)
-                _check_event_time(event.mention.created_at.timestamp(), latest)
+                _check_event_time(event.mention.created_at.timestamp(), earliest, latest)
             except DecodeError as exc:
                 pending.append(
                     await publish_dead_letter(
@@ -249,19 +250,29 @@ def build_app(
     return app
 
 
-def _check_event_time(at: float, latest: float) -> None:
-    """Refuse a mention dated past ``latest`` (the clock plus ``ALERTING_MAX_FUTURE_S``).
+def _check_event_time(at: float, earliest: float, latest: float) -> None:
+    """Refuse a mention dated past ``latest`` (the clock plus ``ALERTING_MAX_FUTURE_S``) or
+    before ``earliest`` (``ALERTING_MIN_EVENT_TIME``).
 
     Why: the detector runs on event time and closes every bucket up to the newest mention
     it has seen. One post dated 2099 (a mis-set feed, a forged message) closed 73 years of
     buckets (about 1.1 s per year, measured 2026-12-02), stalled the partition meanwhile,
-    and left its target's clock in 2099, where every real mention after it is late.
+    and left its target's clock in 2099, where every real mention after it is late. A new
+    target whose first post is dated 1970 (a missing date read as zero) does the same walk
+    forwards at its next post: 35 s for a 1990 date, measured 2026-12-02.
     """
     if at > latest:
         ahead = at - latest
         raise DecodeError(
             f"event time {datetime.fromtimestamp(at, UTC).isoformat()} is {ahead:.0f} s past "
             "this service's clock plus ALERTING_MAX_FUTURE_S; check the source's timestamps"
+        )
+    if at < earliest:
+        raise DecodeError(
+            f"event time {datetime.fromtimestamp(at, UTC).isoformat()} is before "
+            f"ALERTING_MIN_EVENT_TIME ({datetime.fromtimestamp(earliest, UTC).isoformat()}); "
+            "a date that old is usually a missing one read as zero: check the source's "
+            "date field"
         )
 
 

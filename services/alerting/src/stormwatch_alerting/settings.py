@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -30,6 +31,13 @@ class AlertingSettings(BaseSettings):
         le=86_400,
         description="A mention dated further ahead of this service's clock goes to the "
         "dead-letter topic: its target's detector would otherwise jump to that date.",
+    )
+    min_event_time: AwareDatetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC),
+        description="A mention dated before this (with a UTC offset, e.g. "
+        "2000-01-01T00:00:00Z) goes to the dead-letter topic: no social network holds posts "
+        "that old, so such a date is a broken feed's (a missing field read as 1970), and a "
+        "new target dated decades back would walk every bucket since then.",
     )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP server for alert emails.")
     smtp_port: int = Field(default=25, ge=1, le=65535)
