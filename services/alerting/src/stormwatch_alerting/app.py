@@ -126,12 +126,13 @@ def build_app(
                     message.consumer.seek(TopicPartition(scored_topic, partition), offset)
                 raise
 
+    earliest = settings.min_event_time.timestamp()  # fixed for the process
+
     async def _detect(bodies: list[bytes], message: KafkaMessage) -> None:
         pending = []
         metrics.record_batch("alerting", len(bodies))
         await store.ensure_restored({r.partition for r in message.raw_message})
         latest = time.time() + settings.max_future_s
-        earliest = settings.min_event_time.timestamp()
         for body, record in zip(bodies, message.raw_message, strict=True):
             store.consumed(record.partition, record.offset)
             try:

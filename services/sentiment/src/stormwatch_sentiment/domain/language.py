@@ -363,7 +363,7 @@ _STOPWORDS: dict[str, frozenset[str]] = {
 _GERMAN_LETTERS = frozenset("äöüß")
 _LANGS_OF: dict[str, tuple[str, ...]] = {}
 """Each stop word's languages, so a text's words are looked up once each instead of once per
-language (nine languages: 25 -> 8 us per tweet)."""
+language (nine languages: 25.8 -> 14.7 us per tweet, measured 2026-12-02)."""
 for _lang, _words in _STOPWORDS.items():
     for _w in _words:
         _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
