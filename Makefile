@@ -15,8 +15,9 @@ uv:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || { echo "installing uv ..."; \
 	  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv; }
 
-setup: uv kafka-jars ## install Python dependencies (uv) and the Kafka broker jars
+setup: uv kafka-jars ## install Python dependencies (uv), the Kafka broker jars, the compiled detector
 	@$$(command -v uv || echo $(UV)) sync --locked --all-packages --quiet
+	@$(PY) tools/build_native.py
 	@echo "setup done: .venv/bin/stormwatch --help"
 
 kafka-jars:

@@ -144,7 +144,7 @@ def _stage(name: str, results: dict[str, Any], errors: dict[str, str], fn: Any) 
     print(f"bench: {name} done in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
-def _isolated(module: str, *args: Any) -> Any:
+def _isolated(module: str, *args: Any, env: dict[str, str] | None = None, prefix: str = "") -> Any:
     """``module.run(*args)`` in a fresh interpreter.
 
     Why: in one process every stage inherits the heap and threads of the stages before it,
@@ -152,6 +152,9 @@ def _isolated(module: str, *args: Any) -> Any:
     the detector's busy-target figure from 354,473 to 234,425/s (150,000 observations, same
     process, 2026-12-02); ``gc.freeze()`` gave 387,191. The detector stage follows the
     pipeline stage, which holds the burst's payloads.
+
+    ``env`` is added to the child's environment, and ``prefix`` replaces the leading
+    ``detector_`` of each result key (the interpreted detector's baseline, same run).
     """
 
     def call() -> Any:
@@ -165,11 +168,15 @@ def _isolated(module: str, *args: Any) -> Any:
             stdout=subprocess.PIPE,
             text=True,
             check=False,
+            env={**os.environ, **(env or {})},
         )
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH-RESULT ")]
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"{module} exited with {done.returncode} and no result")
-        return json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+        result: dict[str, Any] = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+        if prefix:
+            result = {prefix + k.removeprefix("detector_"): v for k, v in result.items()}
+        return result
 
     return call
 
@@ -192,6 +199,14 @@ def run_all(quick: bool, mentions: int) -> dict[str, Any]:
     errors: dict[str, str] = {}
     _stage("pipeline", results, errors, _isolated("bench_pipeline", mentions))
     _stage("detector", results, errors, _isolated("bench_detector"))
+    # the baseline of the compiled detector: its own sources, interpreted, in the same run
+    pure = {"STORMWATCH_PURE_PYTHON": "1"}
+    _stage(
+        "detector-interpreted",
+        results,
+        errors,
+        _isolated("bench_detector", env=pure, prefix="detector_interpreted_"),
+    )
     _stage("sentiment", results, errors, _isolated("bench_sentiment"))
     meta["load_after"] = load()
     meta["uptime_after"] = _sh("uptime")

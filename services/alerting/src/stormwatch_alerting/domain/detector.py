@@ -710,10 +710,10 @@ class Detector:
             if score < cfg.watch_score:
                 return None
             gates = self._gates(st, q)
-            level = self._level(score, gates)
-            if level == 0:
+            new_level = self._level(score, gates)
+            if new_level == 0:
                 return None
-            return self._open(st, tid, level, end, lambda: self._evidence(st, test, gates, end))
+            return self._open(st, tid, new_level, end, lambda: self._evidence(st, test, gates, end))
         # an alert is open: escalate or resolve
         if test.score < cfg.resolve_score:
             st.quiet += 1
@@ -721,10 +721,10 @@ class Detector:
             st.quiet = 0
         if score >= cfg.watch_score:
             gates = self._gates(st, q)
-            level = self._level(score, gates)
-            if level > st.alert_level:
+            new_level = self._level(score, gates)
+            if new_level > st.alert_level:
                 return self._escalate(
-                    st, tid, level, end, lambda: self._evidence(st, test, gates, end)
+                    st, tid, new_level, end, lambda: self._evidence(st, test, gates, end)
                 )
         if st.quiet >= self._resolve_buckets:
             gates = self._gates(st, q)
