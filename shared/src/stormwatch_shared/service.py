@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -82,6 +83,111 @@ class KeyedSender:
         if producer is None:
             return await self.broker.publish(value, topic, key=key, no_confirm=True)
         return await producer.send(topic, value, key=key)
+
+
+class OffsetCommitter:
+    """Commits a consumer's offsets in the background, so the next batch need not wait.
+
+    Why: with the commit awaited after every batch, the sentiment service spent 9 ms per
+    batch of 512 waiting for it (1.8 s of a 21 s burst, measured 2026-12-02): 8 % of the
+    stage, with nothing else to do meanwhile. Offsets are cumulative, so a commit still in
+    flight when the next batch finishes is not queued behind: the next one carries the
+    newest offset of every partition and supersedes it.
+
+    What it does not change: a batch's offsets are handed over only after its writes are
+    confirmed, so a commit never covers an unconfirmed write; a crash before the commit
+    lands redoes those batches, which downstream dedup on ``event_id`` absorbs. A failed
+    commit is retried (with whatever came since) after ``retry_s``; offsets of partitions no
+    longer assigned (a rebalance) are dropped, their new owner starts from the last commit.
+    While the service stops (``stopping``), ``commit`` waits for the write, so the last
+    batch is committed before the consumer closes.
+    """
+
+    def __init__(self, log: logging.Logger, retry_s: float = 1.0) -> None:
+        self.log = log
+        self.retry_s = retry_s
+        self.stopping = False
+        self._wanted: dict[Any, int] = {}
+        self._consumer: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def commit(self, consumer: Any, offsets: dict[Any, int]) -> None:
+        """Hand over ``offsets`` (partition -> next offset to read) of a finished batch."""
+        self._consumer = consumer
+        wanted = self._wanted
+        for tp, offset in offsets.items():
+            if offset > wanted.get(tp, -1):
+                wanted[tp] = offset
+        if self.stopping:
+            await self.flush()
+        elif self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def flush(self) -> None:
+        """Wait for the commit in flight, then commit what is left, once."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()  # it may be sleeping before a retry: this call commits instead
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._commit_once()
+
+    async def _run(self) -> None:
+        while self._wanted:
+            if not await self._commit_once():
+                await asyncio.sleep(self.retry_s)
+
+    async def _commit_once(self) -> bool:
+        consumer, batch = self._consumer, self._wanted
+        if consumer is None or not batch:
+            return True
+        self._wanted = {}
+        assigned = consumer.assignment()
+        batch = {tp: o for tp, o in batch.items() if tp in assigned}
+        if not batch:
+            return True
+        try:
+            await consumer.commit(batch)
+        except BaseException as exc:
+            # kept for the next try (also when cancelled by ``flush``, which then commits
+            # them); newer offsets that came meanwhile win
+            for tp, offset in batch.items():
+                if offset > self._wanted.get(tp, -1):
+                    self._wanted[tp] = offset
+            if not isinstance(exc, Exception):
+                raise
+            self.log.warning(
+                "Offsets nicht bestätigt, neuer Versuch / offset commit failed, retrying: %s",
+                exc,
+            )
+            return False
+        return True
+
+
+def batch_offsets(records: Any) -> dict[Any, int]:
+    """The next offset to read per partition after ``records`` (aiokafka ``ConsumerRecord``s)."""
+    from aiokafka import TopicPartition
+
+    out: dict[Any, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        if r.offset + 1 > out.get(tp, -1):
+            out[tp] = r.offset + 1
+    return out
+
+
+def rewind(consumer: Any, records: Any) -> None:
+    """Seek each partition of a failed batch back to its first record, so it is read again
+    (what FastStream's nack does; a manually committed consumer must do it itself)."""
+    from aiokafka import TopicPartition
+
+    first: dict[Any, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        if tp not in first or r.offset < first[tp]:
+            first[tp] = r.offset
+    for tp, offset in first.items():
+        consumer.seek(tp, offset)
 
 
 class KafkaUnreachableError(SystemExit):

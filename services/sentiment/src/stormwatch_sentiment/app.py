@@ -14,7 +14,15 @@ from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, decode, encode
 from stormwatch_shared.events import MentionReceived
 from stormwatch_shared.observability import instrument
-from stormwatch_shared.service import KeyedSender, make_broker, publish_dead_letter, raw_body
+from stormwatch_shared.service import (
+    KeyedSender,
+    OffsetCommitter,
+    batch_offsets,
+    make_broker,
+    publish_dead_letter,
+    raw_body,
+    rewind,
+)
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED
 
@@ -42,6 +50,7 @@ def build_app(
     raw_topic, scored_topic = kafka.topic(MENTIONS_RAW), kafka.topic(MENTIONS_SCORED)
     state: dict[str, Scorer] = {}
     sender = KeyedSender(broker)
+    committer = OffsetCommitter(log)
     obs = instrument(app, broker, "sentiment", kafka=kafka, lag=[(settings.group_id, MENTIONS_RAW)])
     obs.require("model")
     metrics.prepare("sentiment", topics=[MENTIONS_RAW])
@@ -67,11 +76,31 @@ def build_app(
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # committed by ``committer`` once the batch's writes are confirmed (see handle)
+        ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,
     )
     async def handle(bodies: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
+        try:
+            await _score_batch(bodies, records)
+        except BaseException:
+            rewind(message.consumer, records)  # read again, as a nack would
+            raise
+        # Only now, with every write of the batch confirmed, may its offsets be committed;
+        # the commit itself runs while the next batch is scored.
+        await committer.commit(message.consumer, batch_offsets(records))
+
+    @app.on_shutdown
+    async def _commit_on_stop() -> None:
+        committer.stopping = True  # the batch still in flight commits before it returns
+        try:
+            async with asyncio.timeout(5):
+                await committer.flush()
+        except Exception:  # read again at the next start: nothing is lost
+            log.exception("Offsets beim Stopp nicht bestätigt / final offset commit failed")
+
+    async def _score_batch(bodies: list[bytes], records: Any) -> None:
         good: list[MentionReceived] = []
         origin: list[tuple[bytes, Any]] = []
         pending = []
@@ -99,7 +128,6 @@ def build_app(
                 pending.append(
                     await sender.send(encode(event), scored_topic, event.target_id.encode())
                 )
-        # Offsets are committed after this returns: only once every write is confirmed.
         await asyncio.gather(*pending)
 
     return app
