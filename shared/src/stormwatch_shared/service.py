@@ -124,7 +124,8 @@ class OffsetCommitter:
             self._task = asyncio.create_task(self._run())
 
     async def flush(self) -> None:
-        """Wait for the commit in flight, then commit what is left, once."""
+        """Commit everything handed over, once, now: a background commit still running (or
+        sleeping before a retry) is cancelled and its offsets go into this one."""
         task = self._task
         if task is not None and not task.done():
             task.cancel()  # it may be sleeping before a retry: this call commits instead
