@@ -1,13 +1,17 @@
-"""Compile the detector's hot modules with mypyc (see ``stormwatch_alerting.domain``).
+"""Compile the hot paths: the detector's modules with mypyc (see
+``stormwatch_alerting.domain``) and the default sentiment model's featurizer from C (see
+``stormwatch_sentiment.engines.native``).
 
 Usage: ``.venv/bin/python tools/build_native.py [--force] [--check]``; ``make setup`` runs
 it. Needs a C compiler (gcc or clang) and the dev dependencies (mypy, setuptools). Without
-them the build says so and exits 0: the service then runs the same sources as plain Python,
-only slower. ``--check`` exits 1 unless the compiled build of the current sources is
-present, for CI.
+them the build says so and exits 0: the services then run the same computations in plain
+Python and numpy, only slower. ``--check`` exits 1 unless both builds of the current sources
+are present, for CI.
 
-The build takes about 20 s on two cores and lands in
-``services/alerting/src/stormwatch_alerting/domain/_native/<key>/``; older keys are removed.
+The detector build takes about 20 s on two cores and lands in
+``services/alerting/src/stormwatch_alerting/domain/_native/<key>/``, the featurizer (1 s) in
+``services/sentiment/src/stormwatch_sentiment/engines/_native/<key>/``; older keys are
+removed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "services" / "alerting" / "src"
+SENTIMENT_SRC = ROOT / "services" / "sentiment" / "src"
+C_FLAGS = ("-O2", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math")
+"""IEEE floats kept exact: the library must give numpy's sums bit for bit."""
 
 # The setup script runs in its own process with the sources' directory as working
 # directory, so mypyc names the modules by their package path (stormwatch_alerting.domain.x).
@@ -45,25 +52,85 @@ _SETUP = textwrap.dedent(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Kompiliert den Detektor (mypyc) / compile the detector with mypyc.",
+        description=(
+            "Kompiliert Detektor (mypyc) und Sentiment-Merkmale (C) / compile the detector "
+            "with mypyc and the sentiment featurizer from C."
+        ),
         epilog="Beispiel / example: .venv/bin/python tools/build_native.py --check",
     )
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
     parser.add_argument(
-        "--check", action="store_true", help="only check: exit 1 unless the build is current"
+        "--check", action="store_true", help="only check: exit 1 unless the builds are current"
     )
     args = parser.parse_args(argv)
-    os.environ["STORMWATCH_PURE_PYTHON"] = "1"  # the key is computed, nothing is loaded
+    os.environ["STORMWATCH_PURE_PYTHON"] = "1"  # the keys are computed, nothing is loaded
     sys.path.insert(0, str(SRC))
+    sys.path.insert(0, str(SENTIMENT_SRC))
+    rc = build_detector(args.check, args.force)
+    return build_features(args.check, args.force) or rc
+
+
+def build_features(check: bool, force: bool) -> int:
+    from stormwatch_sentiment.engines.native import LIBRARY, SOURCE, native_dir
+
+    target = native_dir()
+    done = target / "BUILT"
+    if check:
+        ok = done.is_file()
+        print(f"native features: {'current' if ok else 'missing'} ({target.name})")
+        return 0 if ok else 1
+    if done.is_file() and not force:
+        print(f"native features: current ({target.name})")
+        return 0
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        print(
+            "native features: nicht gebaut, es fehlt ein C-Compiler / not built, no C "
+            "compiler (cc). Sentiment scores through numpy (slower, same results)."
+        )
+        return 0
+    with tempfile.TemporaryDirectory(prefix="stormwatch-native-") as tmp:
+        built = Path(tmp) / LIBRARY
+        proc = subprocess.run(
+            [cc, *C_FLAGS, "-o", str(built), str(SOURCE), "-lm"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:] + proc.stderr[-4000:], file=sys.stderr)
+            print(
+                "native features: Bau fehlgeschlagen / build failed (output above); "
+                "sentiment scores through numpy.",
+                file=sys.stderr,
+            )
+            return 0
+        _install(target, built)
+    print(f"native features: built ({target.name})")
+    return 0
+
+
+def _install(target: Path, built: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy2(built, target / built.name)
+    for old in target.parent.iterdir():
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    (target / "BUILT").write_text("built by tools/build_native.py\n")
+
+
+def build_detector(check: bool, force: bool) -> int:
     from stormwatch_alerting.domain import NATIVE_MODULES, native_dir
 
     target = native_dir()
     done = target / "BUILT"
-    if args.check:
+    if check:
         ok = done.is_file()
         print(f"native detector: {'current' if ok else 'missing'} ({target.name})")
         return 0 if ok else 1
-    if done.is_file() and not args.force:
+    if done.is_file() and not force:
         print(f"native detector: current ({target.name})")
         return 0
     missing = [

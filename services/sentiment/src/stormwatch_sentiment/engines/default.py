@@ -24,7 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from stormwatch_sentiment.domain.model import Sentiment
-from stormwatch_sentiment.engines.hashing import HashSpec, featurize
+from stormwatch_sentiment.domain.text import canonical
+from stormwatch_sentiment.engines import native
+from stormwatch_sentiment.engines.hashing import HashSpec, featurize_canonical
 from stormwatch_sentiment.engines.lexicon import Lexicon
 
 FORMAT = "stormwatch-hashed-logreg/2"
@@ -122,17 +124,24 @@ class HashedLinearModel:
         width = self.weights.shape[1]
         out = np.empty((len(texts), width), dtype=np.float32)
         for lo in range(0, len(texts), BATCH):
-            chunk = texts[lo : lo + BATCH]
-            feats = featurize(chunk, self.spec, self.lexicon)
-            values = feats.values()
-            # ``take`` copies whole rows; fancy indexing ``weights[bucket]`` takes numpy's
-            # general path and was 3x slower for the same rows (13 -> 4 us per tweet)
-            gathered = np.take(self.weights, feats.bucket, axis=0)
-            for c in range(width):
-                out[lo : lo + len(chunk), c] = np.bincount(
-                    feats.doc, weights=gathered[:, c] * values, minlength=len(chunk)
-                )
+            docs = [canonical(t) for t in texts[lo : lo + BATCH]]
+            sums = native.hashed_sums(docs, self.spec, self.lexicon, self.weights)
+            out[lo : lo + len(docs)] = self.numpy_sums(docs) if sums is None else sums
         return out + self.bias
+
+    def numpy_sums(self, docs: Sequence[str]) -> npt.NDArray[np.float32]:
+        """The weight sums of canonical texts in numpy: the reference the compiled route
+        (``native.hashed_sums``) must equal, and the route wherever that is not built."""
+        width = self.weights.shape[1]
+        out = np.empty((len(docs), width), dtype=np.float32)
+        feats = featurize_canonical(docs, self.spec, self.lexicon)
+        values = feats.values()
+        # ``take`` copies whole rows; fancy indexing ``weights[bucket]`` takes numpy's
+        # general path and was 3x slower for the same rows (13 -> 4 us per tweet)
+        gathered = np.take(self.weights, feats.bucket, axis=0)
+        for c in range(width):
+            out[:, c] = np.bincount(feats.doc, weights=gathered[:, c] * values, minlength=len(docs))
+        return out
 
     def probabilities(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         return mix(self.logits(texts), self.heads, self.temperature)

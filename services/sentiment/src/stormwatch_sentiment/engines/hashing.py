@@ -111,8 +111,8 @@ def _word_hashes(words: Sequence[str]) -> npt.NDArray[np.uint64]:
 
 
 with np.errstate(over="ignore"):
-    _NEGATION_H = np.unique(_word_hashes(sorted(NEGATIONS)))
-    _CLAUSE_END_H = np.unique(_word_hashes(sorted(CLAUSE_END)))
+    NEGATION_HASHES = np.unique(_word_hashes(sorted(NEGATIONS)))
+    CLAUSE_END_HASHES = np.unique(_word_hashes(sorted(CLAUSE_END)))
 
 
 def _negation_scope(word_h: npt.NDArray[np.uint64], word_doc: IntArray, reach: int) -> IntArray:
@@ -122,8 +122,8 @@ def _negation_scope(word_h: npt.NDArray[np.uint64], word_doc: IntArray, reach: i
     come from running maxima over their positions)."""
     n = word_h.shape[0]
     pos = np.arange(n, dtype=np.int64)
-    is_neg = np.isin(word_h, _NEGATION_H)
-    is_end = np.isin(word_h, _CLAUSE_END_H)
+    is_neg = np.isin(word_h, NEGATION_HASHES)
+    is_end = np.isin(word_h, CLAUSE_END_HASHES)
     doc_start = np.flatnonzero(np.r_[True, word_doc[1:] != word_doc[:-1]])
     first = np.zeros(n, dtype=np.int64)
     first[doc_start] = doc_start

@@ -1,0 +1,129 @@
+"""The compiled route to the default model's weight sums (``featc.c``), where it is built.
+
+Why: in the pipeline the numpy featurizer and weight gather of ``hashing`` and ``default``
+were the largest part of the sentiment stage's CPU per mention. ``featc.c`` computes the same
+features and sums in one pass, with the same floats bit for bit
+(``tests/unit/test_native_features.py``); ``hashing`` stays the reference and what training
+runs.
+
+The library is compiled by ``tools/build_native.py`` (``make setup``) into
+``_native/<key>/`` beside this file, ``<key>`` a hash of the C source and the platform: an
+edited source is never run as a stale library, the numpy route is used until it is rebuilt.
+``STORMWATCH_PURE_PYTHON=1`` forces the numpy route, as for the detector.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from stormwatch_sentiment.engines.hashing import HashSpec
+    from stormwatch_sentiment.engines.lexicon import Lexicon
+
+_HERE = Path(__file__).resolve().parent
+SOURCE = _HERE / "featc.c"
+LIBRARY = "libstormwatch_featc.so"
+
+
+def native_key() -> str:
+    """A hash of the C source and of what the library is built for."""
+    h = hashlib.sha256()
+    h.update(f"{sys.platform} {platform.machine()}\0".encode())
+    h.update(SOURCE.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def native_dir() -> Path:
+    return _HERE / "_native" / native_key()
+
+
+def _load() -> Callable[..., int] | None:
+    if os.environ.get("STORMWATCH_PURE_PYTHON", "").strip() not in ("", "0"):
+        return None
+    try:
+        root = native_dir()
+    except OSError:  # an install without the C source (a wheel) has no build either
+        return None
+    if not (root / "BUILT").is_file():  # written last by the build
+        return None
+    try:
+        lib = ctypes.CDLL(str(root / LIBRARY))
+    except OSError:
+        return None
+    fn = lib.sw_hashed_sums
+    fn.restype = ctypes.c_int
+    i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    fn.argtypes = [ptr, i64, i64, c_int, c_int, c_int, c_int, c_int, c_int]
+    fn.argtypes += [ptr, i64, ptr, i64, ptr, ptr, i64, ptr, i64, c_int, ptr]
+    return fn  # type: ignore[no-any-return]
+
+
+_SUMS = _load()
+NATIVE = _SUMS is not None
+"""True when the compiled library of the current source is in use."""
+
+
+def supports(spec: HashSpec) -> bool:
+    """The C route covers every option the shipped models use; folded umlauts and language
+    copies (trained and rejected in the German attempts) stay on the numpy route."""
+    return NATIVE and not spec.fold_umlauts and not spec.language_copies
+
+
+def hashed_sums(
+    docs: Sequence[str],
+    spec: HashSpec,
+    lexicon: Lexicon | None,
+    weights: npt.NDArray[np.float32],
+) -> npt.NDArray[np.float32] | None:
+    """Per text the sums of its features' weight rows, scaled per block, before the bias:
+    what ``HashedLinearModel.logits`` computes with numpy. ``None`` where the library is not
+    in use or refuses the input, so the caller takes the numpy route."""
+    from stormwatch_sentiment.engines.hashing import CLAUSE_END_HASHES, NEGATION_HASHES
+
+    if _SUMS is None or not supports(spec):
+        return None
+    if weights.dtype != np.float32 or not weights.flags.c_contiguous or weights.ndim != 2:
+        return None
+    n_docs = len(docs)
+    codes = np.frombuffer("\n".join(docs).encode("utf-32-le"), dtype=np.uint32)
+    if lexicon is not None:
+        lex_doc, lex_code = lexicon.codes(docs)
+    else:
+        lex_doc = lex_code = np.zeros(0, dtype=np.int64)
+    lex_doc = np.ascontiguousarray(lex_doc, dtype=np.int64)
+    lex_code = np.ascontiguousarray(lex_code, dtype=np.int64)
+    width = weights.shape[1]
+    out = np.empty((n_docs, width), dtype=np.float32)
+    rc = _SUMS(
+        codes.ctypes.data,
+        codes.shape[0],
+        n_docs,
+        spec.bits,
+        spec.char_min,
+        spec.char_max,
+        int(spec.char_within_words),
+        int(spec.word_bigrams),
+        spec.negation_scope,
+        NEGATION_HASHES.ctypes.data,
+        NEGATION_HASHES.shape[0],
+        CLAUSE_END_HASHES.ctypes.data,
+        CLAUSE_END_HASHES.shape[0],
+        lex_doc.ctypes.data,
+        lex_code.ctypes.data,
+        lex_doc.shape[0],
+        weights.ctypes.data,
+        weights.shape[0],
+        width,
+        out.ctypes.data,
+    )
+    return out if rc == 0 else None
