@@ -11,8 +11,8 @@ from faststream import FastStream
 from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
 from stormwatch_shared import metrics
-from stormwatch_shared.codec import DecodeError, decode, encode
-from stormwatch_shared.events import MentionReceived
+from stormwatch_shared.codec import DecodeError, FastDecoder, FastEncoder
+from stormwatch_shared.events import MentionReceived, MentionScored
 from stormwatch_shared.observability import instrument
 from stormwatch_shared.service import (
     KeyedSender,
@@ -51,6 +51,10 @@ def build_app(
     state: dict[str, Scorer] = {}
     sender = KeyedSender(broker)
     committer = OffsetCommitter(log)
+    # msgspec in and out (same rules and bytes as the pydantic models: see their docstrings);
+    # the replay builds the models themselves from the same Scorer.fields
+    decode_received = FastDecoder(MentionReceived)
+    scored_out = FastEncoder(MentionScored)
     obs = instrument(app, broker, "sentiment", kafka=kafka, lag=[(settings.group_id, MENTIONS_RAW)])
     obs.require("model")
     metrics.prepare("sentiment", topics=[MENTIONS_RAW])
@@ -101,13 +105,13 @@ def build_app(
             log.exception("Offsets beim Stopp nicht bestätigt / final offset commit failed")
 
     async def _score_batch(bodies: list[bytes], records: Any) -> None:
-        good: list[MentionReceived] = []
+        good: list[Any] = []
         origin: list[tuple[bytes, Any]] = []
         pending = []
         metrics.record_batch("sentiment", len(bodies))
         for body, record in zip(bodies, records, strict=True):
             try:
-                good.append(decode(body, MentionReceived))
+                good.append(decode_received.struct(body))
                 origin.append((body, record))
             except DecodeError as exc:
                 pending.append(
@@ -117,7 +121,9 @@ def build_app(
                 )
         if good:
             started = time.perf_counter()
-            scored, refused = await asyncio.to_thread(state["scorer"].score_or_refuse, good)
+            scored, refused = await asyncio.to_thread(
+                state["scorer"].score_or_refuse, good, scored_out.validate
+            )
             metrics.record_scored(scored, time.perf_counter() - started, settings.engine)
             for i, reason in refused:
                 body, record = origin[i]
@@ -126,7 +132,9 @@ def build_app(
                 )
             for event in scored:
                 pending.append(
-                    await sender.send(encode(event), scored_topic, event.target_id.encode())
+                    await sender.send(
+                        scored_out.encode(event), scored_topic, event.target_id.encode()
+                    )
                 )
         await asyncio.gather(*pending)
 

@@ -5,15 +5,22 @@ Sharing it is what lets ``stormwatch replay`` promise the same alerts as the liv
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from stormwatch_shared.events import MentionReceived, MentionScored, derived_event_id
+from stormwatch_shared.events import (
+    SCHEMA_VERSION,
+    MentionReceived,
+    MentionScored,
+    derived_event_id,
+)
 
 from stormwatch_sentiment.domain.language import guess_language
 from stormwatch_sentiment.domain.model import SentimentModel
 from stormwatch_sentiment.domain.topics import TopicTagger
 
 SUPPORTED_LANGUAGES = frozenset({"de", "en"})
+T = TypeVar("T")
 
 
 def _bounded(scores: Mapping[str, float]) -> dict[str, float]:
@@ -32,31 +39,43 @@ class Scorer:
         self.tagger = tagger
 
     def score_or_refuse(
-        self, events: Sequence[MentionReceived]
-    ) -> tuple[list[MentionScored], list[tuple[int, str]]]:
+        self,
+        events: Sequence[MentionReceived],
+        build: Callable[[dict[str, Any]], T] = lambda f: MentionScored(**f),  # type: ignore[assignment,return-value]
+    ) -> tuple[list[T], list[tuple[int, str]]]:
         """The scored events, and ``(index, reason)`` for each event that cannot be scored.
 
-        Why: ``score`` is all or nothing per batch, and the consumer retries a failed batch.
+        Why: scoring is all or nothing per batch, and the consumer retries a failed batch.
         An error that one mention causes every time (a ``ValueError``: a value the output
         schema refuses, a text an engine rejects) would hold its partition forever, so the
         batch is then scored one event at a time and only the refused ones are reported, for
         the dead-letter topic. Other errors (an engine that broke) still fail the batch: a
         retry may cure them, and no mention is parked for them.
+
+        ``build`` makes the output from the fields of ``MentionScored``: the model itself
+        (the replay), or the service's msgspec validation (``FastEncoder.validate``), which
+        refuses exactly what the model refuses.
         """
         try:
-            return self.score(events), []
+            return [build(f) for f in self.fields(events)], []
         except ValueError:
             pass
-        scored: list[MentionScored] = []
+        scored: list[T] = []
         refused: list[tuple[int, str]] = []
         for i, event in enumerate(events):
             try:
-                scored.extend(self.score([event]))
+                scored.extend(build(f) for f in self.fields([event]))
             except ValueError as exc:
                 refused.append((i, " ".join(f"cannot be scored: {exc}".split())[:500]))
         return scored, refused
 
     def score(self, events: Sequence[MentionReceived]) -> list[MentionScored]:
+        return [MentionScored(**f) for f in self.fields(events)]  # the replay's route
+
+    def fields(self, events: Sequence[MentionReceived]) -> list[dict[str, Any]]:
+        """The field values of each event's ``MentionScored``, one computation for the
+        service and the replay. ``events`` may also be ``FastDecoder`` structs of
+        ``MentionReceived``: only attributes are read."""
         # A mention that concerns two targets arrives twice; score its text once.
         unique: dict[str, int] = {}
         texts: list[str] = []
@@ -65,28 +84,31 @@ class Scorer:
                 unique[event.mention.id] = len(texts)
                 texts.append(event.mention.text)
         results = self.model.predict(texts)
+        model_id = self.model.model_id
         out = []
         for event in events:
             result = results[unique[event.mention.id]]
             text = event.mention.text
             language = (event.mention.lang or guess_language(text) or "und").lower()
             out.append(
-                MentionScored(
-                    event_id=derived_event_id(event.event_id, "scored"),
-                    occurred_at=event.occurred_at,
-                    target_id=event.target_id,
-                    target_ids=event.target_ids,
-                    target_name=event.target_name,
-                    target_kind=event.target_kind,
-                    mention=event.mention,
-                    label=result.label,  # type: ignore[arg-type]
-                    scores=_bounded(result.scores),  # type: ignore[arg-type]
-                    language=language,
-                    language_supported=language in SUPPORTED_LANGUAGES,
-                    topics=self.tagger.tag(text),
-                    model_id=self.model.model_id,
-                    received_event_id=event.event_id,
-                    drill=event.drill,
-                )
+                {
+                    "event_id": derived_event_id(event.event_id, "scored"),
+                    "schema_version": SCHEMA_VERSION,
+                    "drill": event.drill,
+                    "type": "MentionScored",
+                    "occurred_at": event.occurred_at,
+                    "target_id": event.target_id,
+                    "target_ids": event.target_ids,
+                    "target_name": event.target_name,
+                    "target_kind": event.target_kind,
+                    "mention": event.mention,
+                    "label": result.label,
+                    "scores": _bounded(result.scores),
+                    "language": language,
+                    "language_supported": language in SUPPORTED_LANGUAGES,
+                    "topics": self.tagger.tag(text),
+                    "model_id": model_id,
+                    "received_event_id": event.event_id,
+                }
             )
         return out
