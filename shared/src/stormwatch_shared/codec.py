@@ -175,14 +175,10 @@ class FastEncoder:
 
 
 def _convert_hook(kind: type, value: Any) -> Any:
-    """Timestamps given as ``UtcInstant`` (not text): held to pydantic's ``_utc`` rule."""
+    """Timestamps given as ``UtcInstant`` (not text): held to pydantic's own ``_utc`` rule
+    (aware, converted to UTC; ``astimezone`` keeps the subclass)."""
     if kind is UtcInstant and isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("timestamp must carry a timezone")
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("timestamp out of range in UTC (years 1-9999)") from None
+        return _utc(value)
     return _dec_hook(kind, value)
 
 
