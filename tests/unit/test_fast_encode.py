@@ -213,3 +213,9 @@ def test_a_probability_out_of_range_is_refused_with_the_field_named(bad: float) 
     fields = dict(_FIELDS, scores={"negative": bad, "neutral": 0.5, "positive": 0.5})
     with pytest.raises(ValueError, match="scores"):
         OUT.validate(fields)
+
+
+def test_the_decoded_mention_is_taken_as_it_is_not_validated_twice() -> None:
+    """One struct type per nested model: the mention ``FastDecoder`` validated passes
+    through ``FastEncoder`` unchanged (half of its cost, measured 2026-12-02)."""
+    assert OUT.validate(_FIELDS).mention is _FIELDS["mention"]

@@ -239,8 +239,13 @@ _MIRRORED_CONFIG = frozenset({"frozen", "extra"})
 changes validation in ways it does not copy, so it refuses the model."""
 
 
+@functools.cache
 def _struct_for(model: type[BaseModel], *, top: bool = False) -> Any:
     """A msgspec ``Struct`` type with the fields, constraints and defaults of ``model``.
+
+    Cached, so a nested model has one struct type wherever it occurs: ``FastEncoder`` then
+    takes the mention a ``FastDecoder`` validated as it is (``msgspec.convert`` passes an
+    instance of the very type through) instead of validating it a second time.
 
     Refuses (``TypeError``, at start) any field it cannot carry over exactly, so a schema
     change that this mirror would silently weaken stops the service instead.
