@@ -417,3 +417,19 @@ def test_restore_around_an_arrival_retest_continues_identically(offset: int) -> 
     raised_at = next(t.at for t in whole if t.kind == "raised")
     k = next(i for i, o in enumerate(obs) if o.at == raised_at) + 1 + offset
     assert run_with_restore(obs, k, "hospital") == whole
+
+
+def test_a_live_snapshot_is_the_snapshot_without_the_copies() -> None:
+    """The changelog writer's ``live`` snapshot serializes to the same JSON as the copying
+    one, and the copying one is still independent of the detector's later state."""
+    det = Detector(DetectorConfig())
+    obs = sorted(background(34, 3, per_hour=40.0, neg=0.3), key=lambda o: o.at)
+    for o in obs[: len(obs) // 2]:
+        det.observe(o)
+    live, copied = det.snapshot("hospital", live=True), det.snapshot("hospital")
+    assert json.dumps(live) == json.dumps(copied)
+    assert live["known"] is not copied["known"] and copied["known"]
+    frozen = json.dumps(copied)
+    for o in obs[len(obs) // 2 :]:
+        det.observe(o)
+    assert json.dumps(copied) == frozen

@@ -140,7 +140,7 @@ class DetectorStateStore:
                 "target_id": target_id,
                 "partition": partition,
                 "offset": offset,
-                "state": self.detector.snapshot(target_id),
+                "state": self.detector.snapshot(target_id, live=True),  # written at once
             }
         )
 

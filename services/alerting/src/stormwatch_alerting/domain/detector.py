@@ -1010,9 +1010,20 @@ class Detector:
         }
 
     # ------------------------------------------------------------------ persistence
-    def snapshot(self, target_id: str) -> dict[str, Any]:
-        """A JSON-able dict of everything the target needs to continue bit for bit."""
+    def snapshot(self, target_id: str, live: bool = False) -> dict[str, Any]:
+        """A JSON-able dict of everything the target needs to continue bit for bit.
+
+        ``live`` shares the target's author maps instead of copying them: for a caller that
+        serializes the result at once and keeps nothing (the changelog writer). The copies
+        were two thirds of a snapshot's cost (2026-12-02: 306 us of snapshot against 141 us
+        of JSON for a target with 4,000 known authors).
+        """
         st = self._states[target_id]
+        if live:
+            neg_e, known, last_cnt, last_neg = st.neg_e, st.known, st.last_cnt, st.last_neg
+        else:
+            neg_e, known = dict(st.neg_e), dict(st.known)
+            last_cnt, last_neg = dict(st.last_cnt), dict(st.last_neg)
         return {
             "version": SNAPSHOT_VERSION,
             "config": self.config.name,
@@ -1020,7 +1031,7 @@ class Detector:
             "base": st.base.to_dict(),
             "neg": st.neg.to_dict(),
             "new": st.new.to_dict(),
-            "neg_e": dict(st.neg_e),
+            "neg_e": neg_e,
             "new_num": st.new_num,
             "newh": [st.newh_num, st.newh_den],
             "burst": list(st.burst),
@@ -1028,9 +1039,9 @@ class Detector:
             "next_close": st.next_close,
             "watermark": st.watermark,
             "first_at": st.first_at,
-            "known": dict(st.known),
-            "last_cnt": dict(st.last_cnt),
-            "last_neg": dict(st.last_neg),
+            "known": known,
+            "last_cnt": last_cnt,
+            "last_neg": last_neg,
             "window": [b.to_list() for b in st.window],
             "share": [st.share_num, st.share_den],
             "alert": [st.alert_id, st.alert_level, st.alert_since, st.quiet],
