@@ -60,6 +60,9 @@ def _random_texts(seed: int, n: int) -> list[str]:
     words = sorted(NEGATIONS)[:20] + sorted(CLAUSE_END) + [
         "gut", "schlecht", "Pflege", "Straße", "für", "nicht", "#klinik", "@paula",
         "https://example.org/x", "😡", "𝔘𝔫𝔦", "привет", "日本", "a", "!!!", "...", "Ärger",
+        # inflections the lexicon finds by their stem (five or more code points only)
+        "schlechte", "schlechtesten", "ärgern", "guten", "gute", "gutes", "katastrophale",
+        "schlechter", "schlechtere", "n't", "don’t", "keine", ";", ":",
     ]  # fmt: skip
     out = []
     for _ in range(n):
@@ -134,7 +137,9 @@ def test_other_specs_get_the_same_sums_bit_for_bit(spec: HashSpec, with_lexicon:
     rng = np.random.default_rng(spec.bits)
     width = 6
     weights = rng.normal(size=(1 << spec.bits, width)).astype(np.float32)
-    lexicon = Lexicon({"gut": 1.5, "schlecht": -2.0, "ärger": -1.0, "😡": -3.0})
+    lexicon = Lexicon(
+        {"gut": 0.9, "schlecht": -0.7, "ärger": -0.2, "😡": -1.0, "katastrophal": -0.5, "e": 0.3}
+    )
     model = HashedLinearModel(
         weights, np.zeros(width, np.float32), ["negative", "neutral", "positive"], spec,
         "test", lexicon if with_lexicon else None, heads=2,

@@ -1,5 +1,6 @@
 /*
- * Hashed n-gram features and their weight sums for the offline default model, in one pass.
+ * Hashed n-gram and lexicon features and their weight sums for the offline default model, in
+ * one pass.
  *
  * Why C: the numpy implementation in hashing.py builds some twenty temporary arrays per
  * batch and then gathers one weight row per n-gram through np.take and six bincounts; in the
@@ -52,10 +53,183 @@ static int sw_member(const uint64_t *sorted, int64_t n, uint64_t value) {
     return lo < n && sorted[lo] == value;
 }
 
-int sw_version(void) { return 1; }
+/*
+ * The polarity lexicon of lexicon.py in C: exact string tables (open addressing over code
+ * points, compared in full, so no hash collision can change a result) and the same lookup:
+ * the word itself, else for words of five or more code points the first suffix of the list
+ * that the word ends with and whose stem is in the lexicon.
+ */
+typedef struct {
+    int64_t n_slots; /* a power of two, at least twice the entries */
+    int64_t *slot;   /* entry index or -1 */
+    uint32_t *chars;
+    int64_t *offset; /* entry i is chars[offset[i] .. offset[i + 1]) */
+    signed char *value;
+} sw_table;
+
+typedef struct {
+    sw_table polarity; /* word -> polarity bin 0..3 */
+    sw_table negation; /* words that open a negation's reach */
+    uint32_t *suffix_chars;
+    int64_t *suffix_offset;
+    int64_t n_suffix;
+    uint32_t clause_end[32];
+    int64_t n_clause_end;
+} sw_lexicon;
+
+static uint64_t sw_fnv(const uint32_t *w, int64_t len) {
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (int64_t k = 0; k < len; k++) {
+        h ^= w[k];
+        h *= 0x100000001B3ULL;
+    }
+    return h;
+}
+
+static void sw_table_free(sw_table *t) {
+    free(t->slot);
+    free(t->chars);
+    free(t->offset);
+    free(t->value);
+}
+
+static int sw_table_init(sw_table *t, const uint32_t *chars, const int64_t *offset,
+                         const signed char *value, int64_t n) {
+    memset(t, 0, sizeof(*t));
+    int64_t slots = 16;
+    while (slots < 2 * n + 1) {
+        slots *= 2;
+    }
+    int64_t n_chars = offset[n];
+    t->n_slots = slots;
+    t->slot = malloc(sizeof(int64_t) * (size_t)slots);
+    t->chars = malloc(sizeof(uint32_t) * (size_t)(n_chars > 0 ? n_chars : 1));
+    t->offset = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    t->value = malloc((size_t)(n > 0 ? n : 1));
+    if (t->slot == NULL || t->chars == NULL || t->offset == NULL || t->value == NULL) {
+        sw_table_free(t);
+        return -2;
+    }
+    memcpy(t->chars, chars, sizeof(uint32_t) * (size_t)n_chars);
+    memcpy(t->offset, offset, sizeof(int64_t) * (size_t)(n + 1));
+    memcpy(t->value, value, (size_t)n);
+    for (int64_t i = 0; i < slots; i++) {
+        t->slot[i] = -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t len = offset[i + 1] - offset[i];
+        int64_t at = (int64_t)(sw_fnv(chars + offset[i], len) & (uint64_t)(slots - 1));
+        while (t->slot[at] >= 0) {
+            at = (at + 1) & (slots - 1);
+        }
+        t->slot[at] = i; /* the words are a dict's keys: each comes once */
+    }
+    return 0;
+}
+
+/* The entry's value, or -1 when the word is not in the table. */
+static int sw_table_find(const sw_table *t, const uint32_t *w, int64_t len) {
+    int64_t at = (int64_t)(sw_fnv(w, len) & (uint64_t)(t->n_slots - 1));
+    for (;;) {
+        int64_t i = t->slot[at];
+        if (i < 0) {
+            return -1;
+        }
+        if (t->offset[i + 1] - t->offset[i] == len &&
+            memcmp(t->chars + t->offset[i], w, sizeof(uint32_t) * (size_t)len) == 0) {
+            return t->value[i];
+        }
+        at = (at + 1) & (t->n_slots - 1);
+    }
+}
+
+void sw_lexicon_free(void *handle) {
+    sw_lexicon *lx = handle;
+    if (lx == NULL) {
+        return;
+    }
+    sw_table_free(&lx->polarity);
+    sw_table_free(&lx->negation);
+    free(lx->suffix_chars);
+    free(lx->suffix_offset);
+    free(lx);
+}
+
+void *sw_lexicon_new(const uint32_t *pol_chars, const int64_t *pol_offset,
+                     const signed char *pol_bin, int64_t n_pol, const uint32_t *neg_chars,
+                     const int64_t *neg_offset, int64_t n_neg, const uint32_t *suffix_chars,
+                     const int64_t *suffix_offset, int64_t n_suffix, const uint32_t *clause_end,
+                     int64_t n_clause_end) {
+    if (n_clause_end > 32 || n_pol < 0 || n_neg < 0 || n_suffix < 0) {
+        return NULL;
+    }
+    sw_lexicon *lx = calloc(1, sizeof(sw_lexicon));
+    if (lx == NULL) {
+        return NULL;
+    }
+    signed char *ones = malloc((size_t)(n_neg > 0 ? n_neg : 1));
+    int64_t n_suffix_chars = suffix_offset[n_suffix];
+    lx->suffix_chars = malloc(sizeof(uint32_t) * (size_t)(n_suffix_chars > 0 ? n_suffix_chars : 1));
+    lx->suffix_offset = malloc(sizeof(int64_t) * (size_t)(n_suffix + 1));
+    if (ones == NULL || lx->suffix_chars == NULL || lx->suffix_offset == NULL) {
+        free(ones);
+        sw_lexicon_free(lx);
+        return NULL;
+    }
+    memset(ones, 1, (size_t)(n_neg > 0 ? n_neg : 1));
+    int bad = sw_table_init(&lx->polarity, pol_chars, pol_offset, pol_bin, n_pol);
+    bad = bad || sw_table_init(&lx->negation, neg_chars, neg_offset, ones, n_neg);
+    free(ones);
+    if (bad) {
+        sw_lexicon_free(lx);
+        return NULL;
+    }
+    memcpy(lx->suffix_chars, suffix_chars, sizeof(uint32_t) * (size_t)n_suffix_chars);
+    memcpy(lx->suffix_offset, suffix_offset, sizeof(int64_t) * (size_t)(n_suffix + 1));
+    lx->n_suffix = n_suffix;
+    memcpy(lx->clause_end, clause_end, sizeof(uint32_t) * (size_t)n_clause_end);
+    lx->n_clause_end = n_clause_end;
+    return lx;
+}
+
+/* Lexicon.lookup then _bin: the polarity bin of a word, or -1. */
+static int sw_lexicon_bin(const sw_lexicon *lx, const uint32_t *w, int64_t len) {
+    int bin = sw_table_find(&lx->polarity, w, len);
+    if (bin >= 0 || len < 5) {
+        return bin;
+    }
+    for (int64_t s = 0; s < lx->n_suffix; s++) {
+        int64_t slen = lx->suffix_offset[s + 1] - lx->suffix_offset[s];
+        if (slen > len || memcmp(w + len - slen, lx->suffix_chars + lx->suffix_offset[s],
+                                 sizeof(uint32_t) * (size_t)slen) != 0) {
+            continue;
+        }
+        bin = sw_table_find(&lx->polarity, w, len - slen);
+        if (bin >= 0) {
+            return bin;
+        }
+    }
+    return -1;
+}
+
+static int sw_is_clause_end(const sw_lexicon *lx, const uint32_t *w, int64_t len) {
+    if (len != 1) {
+        return 0;
+    }
+    for (int64_t k = 0; k < lx->n_clause_end; k++) {
+        if (lx->clause_end[k] == w[0]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int sw_version(void) { return 2; }
 
 /*
  * codes: the batch's canonical texts joined by "\n", as UTF-32 code points.
+ * lex_doc, lex_code: the lexicon features as Lexicon.codes gives them, used when lexicon is
+ * NULL; with a lexicon from sw_lexicon_new they are computed here instead.
  * out: n_docs * width floats, the per-text sums before the bias (row-major).
  * Returns 0, or -1 when the texts do not split into n_docs (a "\n" inside a text, which
  * canonical() never emits), -2 when memory runs out, -3 for unsupported arguments.
@@ -64,7 +238,9 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
                    int char_max, int char_within_words, int word_bigrams, int negation_scope,
                    const uint64_t *neg_h, int64_t n_neg, const uint64_t *end_h, int64_t n_end,
                    const int64_t *lex_doc, const int64_t *lex_code, int64_t n_lex,
-                   const float *weights, int64_t n_rows, int width, float *out) {
+                   const void *lexicon, const float *weights, int64_t n_rows, int width,
+                   float *out) {
+    const sw_lexicon *lx = lexicon;
     if (bits < 1 || bits > 62 || n_rows != ((int64_t)1 << bits) || width < 1 || width > 64 ||
         char_max < 1 || n_docs < 0 || length < 0) {
         return -3;
@@ -90,6 +266,7 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
     int64_t cap_words = n_delim > 0 ? n_delim : 1;
     uint64_t *word_h = malloc(sizeof(uint64_t) * (size_t)cap_words);
     int64_t *word_doc = malloc(sizeof(int64_t) * (size_t)cap_words);
+    int64_t *word_start = malloc(sizeof(int64_t) * (size_t)cap_words);
     int64_t max_doc_len = 0, doc_len = 0;
     for (int64_t i = 0; i < length; i++) {
         if (codes[i] == SW_SEP) {
@@ -104,7 +281,8 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
     unsigned char *feat_block = NULL;
     uint64_t *rolling = malloc(sizeof(uint64_t) * (size_t)(max_doc_len + 1));
     int64_t *spaces = malloc(sizeof(int64_t) * (size_t)(max_doc_len + 2));
-    if (word_h == NULL || word_doc == NULL || rolling == NULL || spaces == NULL) {
+    if (word_h == NULL || word_doc == NULL || word_start == NULL || rolling == NULL ||
+        spaces == NULL) {
         goto oom;
     }
     int64_t n_words = 0;
@@ -122,6 +300,7 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
                     power *= SW_BASE;
                 }
                 word_h[n_words] = h;
+                word_start[n_words] = prev_delim + 1; /* ends at the next delimiter */
                 word_doc[n_words] = doc; /* the start's text; a word never spans a "\n" */
                 n_words++;
             }
@@ -149,7 +328,7 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
         while (lex_i < n_lex && lex_doc[lex_i] == d) {
             lex_i++;
         }
-        int64_t need = (int64_t)n_char * len + 3 * (words_hi - words_lo) + (lex_i - lex_lo) + 1;
+        int64_t need = (int64_t)n_char * len + 4 * (words_hi - words_lo) + (lex_i - lex_lo) + 1;
         if (need > cap_feat || feat_bucket == NULL) {
             cap_feat = need > cap_feat ? need : cap_feat;
             free(feat_bucket);
@@ -218,9 +397,33 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
                 }
             }
         }
-        for (int64_t j = lex_lo; j < lex_i; j++) {
-            feat_bucket[nf] = sw_mix((uint64_t)lex_code[j], 0x3001u, bits);
-            feat_block[nf++] = 2;
+        if (lx != NULL) { /* Lexicon.codes: bins, +4 within three words after a negation */
+            int reach = 0;
+            for (int64_t w = words_lo; w < words_hi; w++) {
+                const uint32_t *word = codes + word_start[w];
+                int64_t wlen = 0;
+                while (word_start[w] + wlen < length && word[wlen] != SW_SPACE &&
+                       word[wlen] != SW_SEP) {
+                    wlen++;
+                }
+                int bin = sw_lexicon_bin(lx, word, wlen);
+                if (bin >= 0) {
+                    feat_bucket[nf] = sw_mix((uint64_t)(bin + (reach ? 4 : 0)), 0x3001u, bits);
+                    feat_block[nf++] = 2;
+                }
+                if (sw_table_find(&lx->negation, word, wlen) >= 0) {
+                    reach = 3;
+                } else if (sw_is_clause_end(lx, word, wlen)) {
+                    reach = 0;
+                } else if (reach) {
+                    reach--;
+                }
+            }
+        } else {
+            for (int64_t j = lex_lo; j < lex_i; j++) {
+                feat_bucket[nf] = sw_mix((uint64_t)lex_code[j], 0x3001u, bits);
+                feat_block[nf++] = 2;
+            }
         }
 
         /* Each block scaled by 1/sqrt(its count), as Features.values (float32). */
@@ -258,6 +461,7 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
     }
     free(word_h);
     free(word_doc);
+    free(word_start);
     free(rolling);
     free(spaces);
     free(feat_bucket);
@@ -266,6 +470,7 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
 oom:
     free(word_h);
     free(word_doc);
+    free(word_start);
     free(rolling);
     free(spaces);
     free(feat_bucket);

@@ -1,10 +1,11 @@
 """The compiled route to the default model's weight sums (``featc.c``), where it is built.
 
 Why: in the pipeline the numpy featurizer and weight gather of ``hashing`` and ``default``
-were the largest part of the sentiment stage's CPU per mention. ``featc.c`` computes the same
-features and sums in one pass, with the same floats bit for bit
-(``tests/unit/test_native_features.py``); ``hashing`` stays the reference and what training
-runs.
+were the largest part of the sentiment stage's CPU per mention, and then the lexicon's
+Python loop over every token (``Lexicon.codes``). ``featc.c`` computes the same features,
+lexicon codes included, and sums in one pass, with the same floats bit for bit
+(``tests/unit/test_native_features.py``); ``hashing`` and ``lexicon`` stay the reference and
+what training runs.
 
 The library is compiled by ``tools/build_native.py`` (``make setup``) into
 ``_native/<key>/`` beside this file, ``<key>`` a hash of the C source and the platform: an
@@ -19,6 +20,7 @@ import hashlib
 import os
 import platform
 import sys
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,17 +62,58 @@ def _load() -> Callable[..., int] | None:
         lib = ctypes.CDLL(str(root / LIBRARY))
     except OSError:
         return None
-    fn = lib.sw_hashed_sums
-    fn.restype = ctypes.c_int
     i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    fn = lib.sw_hashed_sums
+    fn.restype = c_int
     fn.argtypes = [ptr, i64, i64, c_int, c_int, c_int, c_int, c_int, c_int]
-    fn.argtypes += [ptr, i64, ptr, i64, ptr, ptr, i64, ptr, i64, c_int, ptr]
+    fn.argtypes += [ptr, i64, ptr, i64, ptr, ptr, i64, ptr, ptr, i64, c_int, ptr]
+    lib.sw_lexicon_new.restype = ptr
+    lib.sw_lexicon_new.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr, i64, ptr, i64]
+    lib.sw_lexicon_free.restype = None
+    lib.sw_lexicon_free.argtypes = [ptr]
+    _LIB.append(lib)
     return fn  # type: ignore[no-any-return]
 
 
+_LIB: list[ctypes.CDLL] = []
 _SUMS = _load()
 NATIVE = _SUMS is not None
 """True when the compiled library of the current source is in use."""
+
+
+def _strings(words: Sequence[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """Words as one UTF-32 array and their start offsets (one more: the end)."""
+    chars = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in words], out=offsets[1:])
+    return chars, offsets
+
+
+def _lexicon_table(lexicon: Lexicon) -> int | None:
+    """The C copy of ``lexicon`` (built once per lexicon, freed with it), or None."""
+    from stormwatch_sentiment.engines.lexicon import _SUFFIXES, CLAUSE_END, NEGATIONS, _bin
+
+    cached = lexicon.__dict__.get("_native_table")
+    if cached is not None or not _LIB:
+        return cached  # type: ignore[no-any-return]
+    lib = _LIB[0]
+    words = list(lexicon.polarity)
+    bins = np.array([_bin(lexicon.polarity[w]) for w in words], dtype=np.int8)
+    pol_chars, pol_off = _strings(words)
+    neg_chars, neg_off = _strings(sorted(NEGATIONS))
+    suf_chars, suf_off = _strings(_SUFFIXES)  # in the order lookup tries them
+    ends = np.array([ord(c) for c in sorted(CLAUSE_END)], dtype=np.uint32)
+    handle = lib.sw_lexicon_new(
+        pol_chars.ctypes.data, pol_off.ctypes.data, bins.ctypes.data, len(words),
+        neg_chars.ctypes.data, neg_off.ctypes.data, len(neg_off) - 1,
+        suf_chars.ctypes.data, suf_off.ctypes.data, len(suf_off) - 1,
+        ends.ctypes.data, len(ends),
+    )  # fmt: skip
+    if not handle:
+        return None
+    lexicon.__dict__["_native_table"] = handle
+    weakref.finalize(lexicon, lib.sw_lexicon_free, handle)
+    return int(handle)
 
 
 def supports(spec: HashSpec) -> bool:
@@ -96,9 +139,10 @@ def hashed_sums(
         return None
     n_docs = len(docs)
     codes = np.frombuffer("\n".join(docs).encode("utf-32-le"), dtype=np.uint32)
-    if lexicon is not None:
+    table = _lexicon_table(lexicon) if lexicon is not None else None
+    if lexicon is not None and table is None:
         lex_doc, lex_code = lexicon.codes(docs)
-    else:
+    else:  # no lexicon, or its C copy finds the codes itself
         lex_doc = lex_code = np.zeros(0, dtype=np.int64)
     lex_doc = np.ascontiguousarray(lex_doc, dtype=np.int64)
     lex_code = np.ascontiguousarray(lex_code, dtype=np.int64)
@@ -121,6 +165,7 @@ def hashed_sums(
         lex_doc.ctypes.data,
         lex_code.ctypes.data,
         lex_doc.shape[0],
+        table,
         weights.ctypes.data,
         weights.shape[0],
         width,
