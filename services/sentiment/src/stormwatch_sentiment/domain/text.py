@@ -28,7 +28,11 @@ _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _URL = re.compile(r"(?=[hw])(?:(?:https?://|www\.)\S*|\bhttps?\b)", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
 _REPEAT = re.compile(r"(\S)\1\1+")
-_TOKEN = re.compile(r"@user|#|<3|[:;=][-o'^]?[()\[\]dDpP/|*3]+(?!\w)|\w+(?:['’]\w+)?|[^\w\s]")
+# Word tokens first: no other alternative can match where a word character starts (they all
+# begin with a non-word character), so the order changes no match, and the commonest token is
+# tried first (5.4 -> 4.1 us per tweet; ``tests/unit/test_sentiment_text.py`` holds the
+# original order as the reference).
+_TOKEN = re.compile(r"\w+(?:['’]\w+)?|@user|#|<3|[:;=][-o'^]?[()\[\]dDpP/|*3]+(?!\w)|[^\w\s]")
 
 
 def sanitize(text: str) -> str:
