@@ -74,14 +74,9 @@ def build_features(check: bool, force: bool) -> int:
     from stormwatch_sentiment.engines.native import LIBRARY, SOURCE, native_dir
 
     target = native_dir()
-    done = target / "BUILT"
-    if check:
-        ok = done.is_file()
-        print(f"native features: {'current' if ok else 'missing'} ({target.name})")
-        return 0 if ok else 1
-    if done.is_file() and not force:
-        print(f"native features: current ({target.name})")
-        return 0
+    settled = _settled("features", target, check, force)
+    if settled is not None:
+        return settled
     cc = shutil.which(os.environ.get("CC", "cc"))
     if cc is None:
         print(
@@ -110,6 +105,19 @@ def build_features(check: bool, force: bool) -> int:
     return 0
 
 
+def _settled(what: str, target: Path, check: bool, force: bool) -> int | None:
+    """The exit status where nothing is to be built (a check, or a current build), else
+    None."""
+    present = (target / "BUILT").is_file()
+    if check:
+        print(f"native {what}: {'current' if present else 'missing'} ({target.name})")
+        return 0 if present else 1
+    if present and not force:
+        print(f"native {what}: current ({target.name})")
+        return 0
+    return None
+
+
 def _install(target: Path, built: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
@@ -125,14 +133,9 @@ def build_detector(check: bool, force: bool) -> int:
     from stormwatch_alerting.domain import NATIVE_MODULES, native_dir
 
     target = native_dir()
-    done = target / "BUILT"
-    if check:
-        ok = done.is_file()
-        print(f"native detector: {'current' if ok else 'missing'} ({target.name})")
-        return 0 if ok else 1
-    if done.is_file() and not force:
-        print(f"native detector: current ({target.name})")
-        return 0
+    settled = _settled("detector", target, check, force)
+    if settled is not None:
+        return settled
     missing = [
         name
         for name, found in (
@@ -175,7 +178,7 @@ def build_detector(check: bool, force: bool) -> int:
     for old in target.parent.iterdir():
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
-    done.write_text("built by tools/build_native.py\n")
+    (target / "BUILT").write_text("built by tools/build_native.py\n")
     print(f"native detector: built ({target.name})")
     return 0
 

@@ -241,6 +241,7 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
                    const void *lexicon, const float *weights, int64_t n_rows, int width,
                    float *out) {
     const sw_lexicon *lx = lexicon;
+    int rc = -2; /* what the clean-up at the end returns */
     if (bits < 1 || bits > 62 || n_rows != ((int64_t)1 << bits) || width < 1 || width > 64 ||
         char_max < 1 || n_docs < 0 || length < 0) {
         return -3;
@@ -459,15 +460,11 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
         }
         start = end + 1;
     }
-    free(word_h);
-    free(word_doc);
-    free(word_start);
-    free(rolling);
-    free(spaces);
-    free(feat_bucket);
-    free(feat_block);
-    return 0;
+    rc = 0;
+    goto done;
 oom:
+    rc = -2;
+done:
     free(word_h);
     free(word_doc);
     free(word_start);
@@ -475,5 +472,5 @@ oom:
     free(spaces);
     free(feat_bucket);
     free(feat_block);
-    return -2;
+    return rc;
 }
