@@ -24,6 +24,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "services" / "alerting" / "src"
@@ -85,22 +86,12 @@ def build_features(check: bool, force: bool) -> int:
         )
         return 0
     with tempfile.TemporaryDirectory(prefix="stormwatch-native-") as tmp:
-        built = Path(tmp) / LIBRARY
-        proc = subprocess.run(
-            [cc, *C_FLAGS, "-o", str(built), str(SOURCE), "-lm"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            print(proc.stdout[-4000:] + proc.stderr[-4000:], file=sys.stderr)
-            print(
-                "native features: Bau fehlgeschlagen / build failed (output above); "
-                "sentiment scores through numpy.",
-                file=sys.stderr,
-            )
+        staging = Path(tmp) / "lib"
+        staging.mkdir()
+        command = [cc, *C_FLAGS, "-o", str(staging / LIBRARY), str(SOURCE), "-lm"]
+        if not _compiled("features", command, "sentiment scores through numpy."):
             return 0
-        _install(target, built)
+        _install(target, staging)
     print(f"native features: built ({target.name})")
     return 0
 
@@ -118,11 +109,24 @@ def _settled(what: str, target: Path, check: bool, force: bool) -> int | None:
     return None
 
 
-def _install(target: Path, built: Path) -> None:
+def _compiled(what: str, command: list[str], fallback: str, **options: Any) -> bool:
+    """Run one build command; on failure show its output and say what runs instead."""
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, **options)
+    if proc.returncode == 0:
+        return True
+    print(proc.stdout[-4000:] + proc.stderr[-4000:], file=sys.stderr)
+    print(
+        f"native {what}: Bau fehlgeschlagen / build failed (output above); {fallback}",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _install(target: Path, staging: Path) -> None:
+    """The staged build becomes ``target``; builds of other keys go, BUILT is written last."""
     if target.exists():
         shutil.rmtree(target)
-    target.mkdir(parents=True)
-    shutil.copy2(built, target / built.name)
+    shutil.copytree(staging, target)
     for old in target.parent.iterdir():
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
@@ -156,29 +160,12 @@ def build_detector(check: bool, force: bool) -> int:
     sources = [f"stormwatch_alerting/domain/{name}.py" for name in NATIVE_MODULES]
     with tempfile.TemporaryDirectory(prefix="stormwatch-native-") as tmp:
         staging = Path(tmp) / "lib"
-        proc = subprocess.run(
-            [sys.executable, "-c", _SETUP, ",".join(sources), str(Path(tmp) / "c"), str(staging)],
-            cwd=SRC,
-            env={**os.environ, "MYPY_CACHE_DIR": str(Path(tmp) / "mypy-cache")},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            print(proc.stdout[-4000:] + proc.stderr[-4000:], file=sys.stderr)
-            print(
-                "native detector: Bau fehlgeschlagen / build failed (output above); the "
-                "detector runs as plain Python.",
-                file=sys.stderr,
-            )
+        command = [sys.executable, "-c", _SETUP, ",".join(sources), str(Path(tmp) / "c")]
+        env = {**os.environ, "MYPY_CACHE_DIR": str(Path(tmp) / "mypy-cache")}
+        fallback = "the detector runs as plain Python."
+        if not _compiled("detector", [*command, str(staging)], fallback, cwd=SRC, env=env):
             return 0
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(staging, target)
-    for old in target.parent.iterdir():
-        if old != target:
-            shutil.rmtree(old, ignore_errors=True)
-    (target / "BUILT").write_text("built by tools/build_native.py\n")
+        _install(target, staging)
     print(f"native detector: built ({target.name})")
     return 0
 
