@@ -53,13 +53,34 @@ def _unescape_u(match: re.Match[str]) -> str:
     return chr(code)
 
 
-def normalize(text: str) -> str:
-    """Canonical spelling: ``@user``, ``http``, lower case, runs of a character cut to two."""
+def _unescaped(text: str) -> str:
     text = sanitize(text)
     if "\\" in text:
         text = _ESCAPE.sub(_unescape_u, text).replace('\\"', '"').replace("\\n", " ")
     if "&" in text:
         text = html.unescape(text)
+    return text
+
+
+# lower() maps each of these to something of another length or by context (U+0130 to "i"
+# and a combining dot, U+03A3 to a final or medial sigma): the compiled route, which lowers
+# first, would not see the text the regexes below see.
+_LOWER_FIRST_DIFFERS = ("\u0130", "\u03a3")
+
+
+def lowered(text: str) -> str | None:
+    """The input of the compiled canonicaliser (``engines/featc.c``): the text unescaped and
+    lowered, or ``None`` where only :func:`canonical` gives the reference text."""
+    text = _unescaped(text)
+    for ch in _LOWER_FIRST_DIFFERS:
+        if ch in text:
+            return None
+    return text.lower()
+
+
+def normalize(text: str) -> str:
+    """Canonical spelling: ``@user``, ``http``, lower case, runs of a character cut to two."""
+    text = _unescaped(text)
     low = text.lower()
     replaced = False
     if "http" in low or "www." in low:  # the only ways a URL can start, in any case

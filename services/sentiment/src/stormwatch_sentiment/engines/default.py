@@ -124,9 +124,14 @@ class HashedLinearModel:
         width = self.weights.shape[1]
         out = np.empty((len(texts), width), dtype=np.float32)
         for lo in range(0, len(texts), BATCH):
-            docs = [canonical(t) for t in texts[lo : lo + BATCH]]
-            sums = native.hashed_sums(docs, self.spec, self.lexicon, self.weights)
-            out[lo : lo + len(docs)] = self.numpy_sums(docs) if sums is None else sums
+            chunk = texts[lo : lo + BATCH]
+            sums = native.text_sums(chunk, self.spec, self.lexicon, self.weights)
+            if sums is None:
+                docs = [canonical(t) for t in chunk]
+                sums = native.hashed_sums(docs, self.spec, self.lexicon, self.weights)
+                if sums is None:
+                    sums = self.numpy_sums(docs)
+            out[lo : lo + len(chunk)] = sums
         return out + self.bias
 
     def numpy_sums(self, docs: Sequence[str]) -> npt.NDArray[np.float32]:

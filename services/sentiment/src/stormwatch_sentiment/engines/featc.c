@@ -224,7 +224,7 @@ static int sw_is_clause_end(const sw_lexicon *lx, const uint32_t *w, int64_t len
     return 0;
 }
 
-int sw_version(void) { return 2; }
+int sw_version(void) { return 3; }
 
 /*
  * codes: the batch's canonical texts joined by "\n", as UTF-32 code points.
@@ -472,5 +472,305 @@ done:
     free(spaces);
     free(feat_bucket);
     free(feat_block);
+    return rc;
+}
+
+/*
+ * The rest of text.canonical after lower(): the URL and mention rewrites, runs of a character
+ * cut to two, the tokens, joined by single spaces and padded. In the pipeline the regular
+ * expressions of text.py were the largest Python part of the sentiment stage left after the
+ * features moved here. text.py stays the reference (tests/unit/test_native_canonical.py
+ * compares both on real tweets, random texts and every code point).
+ *
+ * Why the order differs from text.normalize and still gives the same text: normalize rewrites
+ * URLs (case-insensitively) before lower(); here the input is already lowered. The two agree
+ * because lower() maps each code point to one code point of the same class (word, space,
+ * other) and matches the URL letters exactly when the case-insensitive pattern does, with
+ * U+017F (long s) standing for "s". The code points where that is not so (U+0130, whose lower
+ * case is two code points, and U+03A3, whose lower case depends on the next letter) never
+ * come here: text.lowered() sends those texts to the Python route.
+ */
+#define SW_WORD 1u
+#define SW_WHITE 2u
+
+typedef struct {
+    const uint8_t *cls;
+    int64_t n_cls;
+} sw_classes;
+
+static inline unsigned sw_class(const sw_classes *k, uint32_t c) {
+    return (int64_t)c < k->n_cls ? k->cls[c] : 0u;
+}
+
+static inline int sw_is_word(const sw_classes *k, uint32_t c) {
+    return (sw_class(k, c) & SW_WORD) != 0;
+}
+
+static inline int sw_is_white(const sw_classes *k, uint32_t c) {
+    return (sw_class(k, c) & SW_WHITE) != 0;
+}
+
+static int sw_starts(const uint32_t *s, int64_t n, int64_t i, const char *lit) {
+    for (int64_t k = 0; lit[k] != 0; k++) {
+        if (i + k >= n || s[i + k] != (uint32_t)(unsigned char)lit[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int sw_is_s(uint32_t c) { return c == 's' || c == 0x17Fu; }
+
+/* Length of the URL match of text._URL at i, 0 for none (alternatives in the regex's order). */
+static int64_t sw_url_at(const sw_classes *k, const uint32_t *s, int64_t n, int64_t i) {
+    int64_t j = -1;
+    if (sw_starts(s, n, i, "http")) {
+        int64_t after = i + 4 + (i + 4 < n && sw_is_s(s[i + 4]));
+        if (sw_starts(s, n, after, "://")) { /* without the s, "://" cannot follow an s */
+            j = after + 3;
+        }
+    } else if (sw_starts(s, n, i, "www.")) {
+        j = i + 4;
+    }
+    if (j >= 0) {
+        while (j < n && !sw_is_white(k, s[j])) {
+            j++;
+        }
+        return j - i;
+    }
+    /* \bhttps?\b: "h" is a word character, so the boundary before it needs a non-word one */
+    if (!sw_starts(s, n, i, "http") || (i > 0 && sw_is_word(k, s[i - 1]))) {
+        return 0;
+    }
+    if (i + 4 < n && sw_is_s(s[i + 4]) && (i + 5 == n || !sw_is_word(k, s[i + 5]))) {
+        return 5;
+    }
+    if (i + 4 == n || !sw_is_word(k, s[i + 4])) {
+        return 4;
+    }
+    return 0;
+}
+
+typedef struct {
+    uint32_t *p;
+    int64_t len, cap;
+} sw_buf;
+
+static inline int sw_put(sw_buf *b, uint32_t c) {
+    if (b->len >= b->cap) {
+        return -1;
+    }
+    b->p[b->len++] = c;
+    return 0;
+}
+
+static int sw_put_lit(sw_buf *b, const char *lit) {
+    for (int64_t k = 0; lit[k] != 0; k++) {
+        if (sw_put(b, (uint32_t)(unsigned char)lit[k]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int sw_put_span(sw_buf *b, const uint32_t *s, int64_t lo, int64_t hi) {
+    if (b->len + (hi - lo) > b->cap) {
+        return -1;
+    }
+    memcpy(b->p + b->len, s + lo, sizeof(uint32_t) * (size_t)(hi - lo));
+    b->len += hi - lo;
+    return 0;
+}
+
+static int sw_pass_urls(const sw_classes *k, const uint32_t *s, int64_t n, sw_buf *out) {
+    for (int64_t i = 0; i < n;) {
+        uint32_t c = s[i];
+        int64_t m = (c == 'h' || c == 'w') ? sw_url_at(k, s, n, i) : 0;
+        if (m > 0) {
+            if (sw_put_lit(out, " http ") != 0) {
+                return -1;
+            }
+            i += m;
+        } else {
+            if (sw_put(out, c) != 0) {
+                return -1;
+            }
+            i++;
+        }
+    }
+    return 0;
+}
+
+static int sw_pass_mentions(const sw_classes *k, const uint32_t *s, int64_t n, sw_buf *out) {
+    for (int64_t i = 0; i < n;) {
+        if (s[i] == '@' && i + 1 < n && sw_is_word(k, s[i + 1])) {
+            if (sw_put_lit(out, "@user") != 0) {
+                return -1;
+            }
+            i += 2;
+            while (i < n && sw_is_word(k, s[i])) {
+                i++;
+            }
+        } else {
+            if (sw_put(out, s[i]) != 0) {
+                return -1;
+            }
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* (\S)\1\1+ -> \1\1: each run of three or more of one non-space code point becomes two. */
+static int sw_pass_repeats(const sw_classes *k, const uint32_t *s, int64_t n, sw_buf *out) {
+    for (int64_t i = 0; i < n;) {
+        uint32_t c = s[i];
+        int64_t j = i + 1;
+        while (j < n && s[j] == c) {
+            j++;
+        }
+        int64_t run = j - i;
+        if (run >= 3 && !sw_is_white(k, c)) {
+            run = 2;
+        }
+        for (int64_t r = 0; r < run; r++) {
+            if (sw_put(out, c) != 0) {
+                return -1;
+            }
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static inline int sw_is_emo_mouth(uint32_t c) {
+    switch (c) {
+    case '(': case ')': case '[': case ']': case 'd': case 'D':
+    case 'p': case 'P': case '/': case '|': case '*': case '3':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* End of the text._TOKEN match at i (i itself when nothing matches: white space). */
+static int64_t sw_token_end(const sw_classes *k, const uint32_t *s, int64_t n, int64_t i) {
+    uint32_t c = s[i];
+    if (sw_is_word(k, c)) {
+        int64_t j = i + 1;
+        while (j < n && sw_is_word(k, s[j])) {
+            j++;
+        }
+        if (j + 1 < n && (s[j] == '\'' || s[j] == 0x2019u) && sw_is_word(k, s[j + 1])) {
+            j += 2;
+            while (j < n && sw_is_word(k, s[j])) {
+                j++;
+            }
+        }
+        return j;
+    }
+    if (sw_is_white(k, c)) {
+        return i;
+    }
+    if (sw_starts(s, n, i, "@user")) {
+        return i + 5;
+    }
+    if (sw_starts(s, n, i, "<3")) {
+        return i + 2;
+    }
+    if (c == ':' || c == ';' || c == '=') {
+        int64_t j = i + 1;
+        if (j < n && (s[j] == '-' || s[j] == 'o' || s[j] == '\'' || s[j] == '^')) {
+            j++;
+        }
+        int64_t run = 0;
+        while (j + run < n && sw_is_emo_mouth(s[j + run])) {
+            run++;
+        }
+        /* greedy, then back off until no word character follows, as (?!\w) makes the
+         * regex do; without the optional nose no mouth can start where the nose was */
+        for (int64_t len = run; len >= 1; len--) {
+            if (j + len == n || !sw_is_word(k, s[j + len])) {
+                return j + len;
+            }
+        }
+    }
+    return i + 1; /* "#" and any other single non-word, non-space code point */
+}
+
+static int sw_pass_tokens(const sw_classes *k, const uint32_t *s, int64_t n, sw_buf *out) {
+    if (sw_put(out, SW_SPACE) != 0) {
+        return -1;
+    }
+    int first = 1;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = sw_token_end(k, s, n, i);
+        if (j == i) {
+            i++;
+            continue;
+        }
+        if ((!first && sw_put(out, SW_SPACE) != 0) || sw_put_span(out, s, i, j) != 0) {
+            return -1;
+        }
+        first = 0;
+        i = j;
+    }
+    return sw_put(out, SW_SPACE);
+}
+
+/*
+ * texts: lowered texts as UTF-32, text d at offsets[d] .. offsets[d + 1].
+ * process[d]: 1 to canonicalise text d, 0 when it is canonical already (copied).
+ * classes: per code point SW_WORD for \w and SW_WHITE for \s, as Python's re sees them.
+ * out: the canonical texts joined by "\n" (the input of sw_hashed_sums).
+ * Returns the length written, -1 when out_cap is too small, -2 when memory runs out.
+ */
+int64_t sw_canonical(const uint32_t *texts, const int64_t *offsets, const uint8_t *process,
+                     int64_t n_docs, const uint8_t *classes, int64_t n_classes, uint32_t *out,
+                     int64_t out_cap) {
+    sw_classes k = {classes, n_classes};
+    int64_t longest = 0;
+    for (int64_t d = 0; d < n_docs; d++) {
+        int64_t len = offsets[d + 1] - offsets[d];
+        longest = len > longest ? len : longest;
+    }
+    /* the URL rewrite at most doubles a text (" http " for four code points or more), the
+     * mention rewrite at most multiplies it by 2.5 ("@user" for two) */
+    int64_t cap = 5 * longest + 16;
+    uint32_t *a = malloc(sizeof(uint32_t) * (size_t)cap);
+    uint32_t *b = malloc(sizeof(uint32_t) * (size_t)cap);
+    int64_t rc = -2;
+    if (a == NULL || b == NULL) {
+        goto done;
+    }
+    sw_buf dst = {out, 0, out_cap};
+    rc = -1;
+    for (int64_t d = 0; d < n_docs; d++) {
+        const uint32_t *s = texts + offsets[d];
+        int64_t n = offsets[d + 1] - offsets[d];
+        if (d > 0 && sw_put(&dst, SW_SEP) != 0) {
+            goto done;
+        }
+        if (!process[d]) {
+            if (sw_put_span(&dst, s, 0, n) != 0) {
+                goto done;
+            }
+            continue;
+        }
+        sw_buf one = {a, 0, cap}, two = {b, 0, cap}, three = {a, 0, cap};
+        if (sw_pass_urls(&k, s, n, &one) != 0 || sw_pass_mentions(&k, a, one.len, &two) != 0) {
+            goto done;
+        }
+        if (sw_pass_repeats(&k, b, two.len, &three) != 0) {
+            goto done;
+        }
+        if (sw_pass_tokens(&k, a, three.len, &dst) != 0) {
+            goto done;
+        }
+    }
+    rc = dst.len;
+done:
+    free(a);
+    free(b);
     return rc;
 }

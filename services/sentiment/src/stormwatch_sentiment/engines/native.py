@@ -5,7 +5,8 @@ were the largest part of the sentiment stage's CPU per mention, and then the lex
 Python loop over every token (``Lexicon.codes``). ``featc.c`` computes the same features,
 lexicon codes included, and sums in one pass, with the same floats bit for bit
 (``tests/unit/test_native_features.py``); ``hashing`` and ``lexicon`` stay the reference and
-what training runs.
+what training runs. The same library also turns raw texts into canonical ones
+(``sw_canonical``; ``text.canonical`` is its reference, ``tests/unit/test_native_canonical.py``).
 
 The library is compiled by ``tools/build_native.py`` (``make setup``) into
 ``_native/<key>/`` beside this file, ``<key>`` a hash of the C source and the platform: an
@@ -19,6 +20,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import sys
 import weakref
 from collections.abc import Callable, Sequence
@@ -71,6 +73,8 @@ def _load() -> Callable[..., int] | None:
     lib.sw_lexicon_new.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr, i64, ptr, i64]
     lib.sw_lexicon_free.restype = None
     lib.sw_lexicon_free.argtypes = [ptr]
+    lib.sw_canonical.restype = i64
+    lib.sw_canonical.argtypes = [ptr, ptr, ptr, i64, ptr, i64, ptr, i64]
     _LIB.append(lib)
     return fn  # type: ignore[no-any-return]
 
@@ -122,6 +126,74 @@ def supports(spec: HashSpec) -> bool:
     return NATIVE and not spec.fold_umlauts and not spec.language_copies
 
 
+_CLASSES: list[npt.NDArray[np.uint8]] = []
+
+
+def char_classes() -> npt.NDArray[np.uint8]:
+    """Per code point 1 for ``\\w`` and 2 for ``\\s``, read off Python's own regex engine (so
+    the C tokenizer's classes are the reference's by construction), built once (~0.1 s)."""
+    if not _CLASSES:
+        every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+        index = np.concatenate(
+            [np.arange(0xD800), np.arange(0xE000, 0x110000)]
+        )  # position in ``every`` -> code point
+        classes = np.zeros(0x110000, dtype=np.uint8)
+        for pattern, bit in ((r"\w+", 1), (r"\s+", 2)):
+            for m in re.finditer(pattern, every):
+                classes[index[m.start() : m.end()]] |= bit
+        _CLASSES.append(classes)
+    return _CLASSES[0]
+
+
+def _canonical_codes(texts: Sequence[str]) -> npt.NDArray[np.uint32] | None:
+    """``"\\n".join(canonical(t) for t in texts)`` as UTF-32, made by ``sw_canonical``; the
+    few texts only the Python route spells exactly (see ``text.lowered``) go through it."""
+    from stormwatch_sentiment.domain.text import canonical, lowered
+
+    if not _LIB:
+        return None
+    prepared = [lowered(t) for t in texts]
+    process = np.array([p is not None for p in prepared], dtype=np.uint8)
+    docs = [canonical(t) if p is None else p for t, p in zip(texts, prepared, strict=True)]
+    chars, offsets = _strings(docs)
+    cap = 3 * int(offsets[-1]) + 3 * len(docs) + 16  # tokens at most double a text
+    out = np.empty(cap, dtype=np.uint32)
+    classes = char_classes()
+    length = _LIB[0].sw_canonical(
+        chars.ctypes.data, offsets.ctypes.data, process.ctypes.data, len(docs),
+        classes.ctypes.data, classes.shape[0], out.ctypes.data, cap,
+    )  # fmt: skip
+    return out[:length] if length >= 0 else None
+
+
+def canonical_texts(texts: Sequence[str]) -> list[str] | None:
+    """The canonical texts as the C route makes them (what the tests compare with
+    ``text.canonical``), ``None`` where the library is not in use."""
+    codes = _canonical_codes(texts)
+    if codes is None:
+        return None
+    return codes.tobytes().decode("utf-32-le").split("\n") if texts else []
+
+
+def text_sums(
+    texts: Sequence[str],
+    spec: HashSpec,
+    lexicon: Lexicon | None,
+    weights: npt.NDArray[np.float32],
+) -> npt.NDArray[np.float32] | None:
+    """:func:`hashed_sums` of ``[canonical(t) for t in texts]``, the canonical texts made
+    in C too: the regexes of ``text.canonical`` were the largest Python part of the
+    sentiment stage left. ``None`` where the library is not in use."""
+    if _SUMS is None or not supports(spec):
+        return None
+    if lexicon is not None and _lexicon_table(lexicon) is None:
+        return None  # the Python lexicon codes need the texts as ``str``: the other route
+    codes = _canonical_codes(texts)
+    if codes is None:
+        return None
+    return _sums(codes, len(texts), spec, lexicon, weights, None)
+
+
 def hashed_sums(
     docs: Sequence[str],
     spec: HashSpec,
@@ -131,16 +203,30 @@ def hashed_sums(
     """Per text the sums of its features' weight rows, scaled per block, before the bias:
     what ``HashedLinearModel.logits`` computes with numpy. ``None`` where the library is not
     in use or refuses the input, so the caller takes the numpy route."""
+    if _SUMS is None or not supports(spec):
+        return None
+    codes = np.frombuffer("\n".join(docs).encode("utf-32-le"), dtype=np.uint32)
+    return _sums(codes, len(docs), spec, lexicon, weights, docs)
+
+
+def _sums(
+    codes: npt.NDArray[np.uint32],
+    n_docs: int,
+    spec: HashSpec,
+    lexicon: Lexicon | None,
+    weights: npt.NDArray[np.float32],
+    docs: Sequence[str] | None,
+) -> npt.NDArray[np.float32] | None:
     from stormwatch_sentiment.engines.hashing import CLAUSE_END_HASHES, NEGATION_HASHES
 
-    if _SUMS is None or not supports(spec):
+    if _SUMS is None:
         return None
     if weights.dtype != np.float32 or not weights.flags.c_contiguous or weights.ndim != 2:
         return None
-    n_docs = len(docs)
-    codes = np.frombuffer("\n".join(docs).encode("utf-32-le"), dtype=np.uint32)
     table = _lexicon_table(lexicon) if lexicon is not None else None
     if lexicon is not None and table is None:
+        if docs is None:
+            return None
         lex_doc, lex_code = lexicon.codes(docs)
     else:  # no lexicon, or its C copy finds the codes itself
         lex_doc = lex_code = np.zeros(0, dtype=np.int64)
