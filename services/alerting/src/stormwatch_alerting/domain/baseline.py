@@ -172,6 +172,23 @@ class WindowTest:
     """CUSUM statistic in log10 units (comparable with ``score``)."""
 
 
+class _Scale:
+    """One window length's running state. Fields of a compiled class are plain C doubles,
+    where a ``list[float]`` per quantity boxed and type-checked every value it held: those
+    lists were most of a quiet target's bucket close (py-spy --native, 2026-12-03)."""
+
+    __slots__ = ("disp_a", "disp_d", "i", "phi", "s", "sum_m", "sum_x")
+
+    def __init__(self, i: int, s: int) -> None:
+        self.i = i
+        self.s = s
+        self.sum_x = 0.0
+        self.sum_m = 0.0
+        self.disp_a = 0.0
+        self.disp_d = 0.0
+        self.phi = 0.0
+
+
 class EvidenceStream:
     """Windows, NB dispersion and a CUSUM over (count, expected) pairs of closed buckets.
 
@@ -185,16 +202,11 @@ class EvidenceStream:
         "_block_m",
         "_block_n",
         "_block_x",
-        "_disp_a",
-        "_disp_d",
         "_lam_disp",
         "_learn_k",
         "_log_n",
-        "_phi",
         "_ring",
-        "_scale_items",
-        "_sum_m",
-        "_sum_x",
+        "_scales",
         "cusum",
         "p",
     )
@@ -203,17 +215,13 @@ class EvidenceStream:
         self.p = p
         n = len(p.scales)
         self._ring: deque[tuple[float, float]] = deque(maxlen=max(p.scales))
-        self._sum_x = [0.0] * n
-        self._sum_m = [0.0] * n
-        self._disp_a = [0.0] * n
-        self._disp_d = [0.0] * n
+        self._scales = tuple(_Scale(i, s) for i, s in enumerate(p.scales))
         self.cusum = 0.0
         self._block_x = 0.0
         self._block_m = 0.0
         self._block_n = 0
         days = p.dispersion_half_life_days * 24 * HOUR_S / p.bucket_s
         self._lam_disp = 0.5 ** (1.0 / days)
-        self._scale_items = tuple(enumerate(p.scales))
         self._learn_k = (
             self._lam_disp,
             p.dispersion_winsor_z,
@@ -226,16 +234,17 @@ class EvidenceStream:
         self._log_n = math.log10(n)
         # the dispersion of each window changes only when it learns, but is read several
         # times per close: kept computed (same formula, so the same floats)
-        self._phi = [self._dispersion(i) for i in range(n)]
+        for sc in self._scales:
+            sc.phi = self._dispersion(sc)
 
-    def _dispersion(self, i: int) -> float:
+    def _dispersion(self, sc: _Scale) -> float:
         p = self.p
         w = p.dispersion_prior_weight
-        phi = (self._disp_a[i] + p.dispersion_prior * w) / (self._disp_d[i] + w)
+        phi = (sc.disp_a + p.dispersion_prior * w) / (sc.disp_d + w)
         return min(max(phi, p.dispersion_min), p.dispersion_max)
 
     def dispersion(self, i: int) -> float:
-        return self._phi[i]
+        return self._scales[i].phi
 
     def _block_scale(self) -> int:
         """Index of the tested window length closest to the CUSUM block."""
@@ -257,14 +266,10 @@ class EvidenceStream:
         """
         p = self.p
         ring = self._ring
-        sum_x = self._sum_x
-        sum_m = self._sum_m
-        phi = self._phi
+        scales = self._scales
         # the CUSUM step below is judged with the dispersion from before this bucket
-        r_block = phi[self._block_i]
+        r_block = scales[self._block_i].phi
         lam, wz, w, prior, lo, hi = self._learn_k
-        disp_a = self._disp_a
-        disp_d = self._disp_d
         # slide every window: add the new bucket, drop the one that falls out of it; a
         # window is tested once it is full (the ring never holds more than the longest one),
         # and its dispersion then learns from it (each window's own, from its state before
@@ -272,26 +277,29 @@ class EvidenceStream:
         n_before = len(ring)
         n_now = n_before + 1
         cands: list[tuple[int, float, float, float]] = []
-        for i, s in self._scale_items:
-            sx = sum_x[i] + x
-            sm = sum_m[i] + m
+        for sc in scales:
+            s = sc.s
+            sx = sc.sum_x + x
+            sm = sc.sum_m + m
             if n_before >= s:
                 ox, om = ring[n_before - s]
                 sx -= ox
                 sm -= om
-            sum_x[i] = sx
-            sum_m[i] = sm
+            sc.sum_x = sx
+            sc.sum_m = sm
             if n_now >= s and sm > 0.0:
-                ph = phi[i]
+                ph = sc.phi
                 if sx > sm:
-                    cands.append((i, sx, sm, 1.0 / ph))  # rounded where resolved
+                    cands.append((sc.i, sx, sm, 1.0 / ph))  # rounded where resolved
                 if learn:
                     lim = sm + wz * math.sqrt(sm + ph * sm * sm) + 1.0
                     cx = sx if sx < lim else lim
-                    a = disp_a[i] = lam * disp_a[i] + ((cx - sm) ** 2 - sm)
-                    d = disp_d[i] = lam * disp_d[i] + sm * sm
+                    a = lam * sc.disp_a + ((cx - sm) ** 2 - sm)
+                    d = lam * sc.disp_d + sm * sm
+                    sc.disp_a = a
+                    sc.disp_d = d
                     ph = (a + prior) / (d + w)  # as in ``_dispersion``
-                    phi[i] = lo if ph < lo else (hi if ph > hi else ph)
+                    sc.phi = lo if ph < lo else (hi if ph > hi else ph)
         ring.append((x, m))
         # CUSUM per block against a rate-ratio alternative (NB likelihood ratio)
         self._block_x += x
@@ -307,8 +315,9 @@ class EvidenceStream:
                     step = p.cusum_step_cap
                 c = self.cusum + step
                 self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
+        first = scales[0]
         return PendingTest(
-            cands, tuple(sum_x), tuple(sum_m), n_now, p.scales, self._log_n, self.cusum
+            cands, first.sum_x, first.sum_m, n_now, p.scales, self._log_n, self.cusum
         )
 
     def peek(self, extra: list[tuple[float, float]], floor: float = 0.0) -> WindowTest:
@@ -336,8 +345,9 @@ class EvidenceStream:
         for i, s in enumerate(p.scales):
             if n + k < s:
                 continue
-            sx = self._sum_x[i] + ex
-            sm = self._sum_m[i] + em
+            win = self._scales[i]
+            sx = win.sum_x + ex
+            sm = win.sum_m + em
             # the k oldest buckets of the closed window fall out when the open ones join it
             for j in range(max(0, n - s), min(n, n - s + k)):
                 ox, om = ring[j]
@@ -348,7 +358,7 @@ class EvidenceStream:
             if sm <= 0.0 or sx <= sm:
                 continue
             sx = round(sx, 9)
-            r = 1.0 / self._phi[i]
+            r = 1.0 / win.phi
             if nb_score_bound(sx, sm, r) < raw_floor:
                 continue
             sc = nb_score(sx, sm, r)
@@ -365,33 +375,33 @@ class EvidenceStream:
         )
 
     def window(self, scale_index: int) -> tuple[float, float]:
-        return self._sum_x[scale_index], self._sum_m[scale_index]
+        sc = self._scales[scale_index]
+        return sc.sum_x, sc.sum_m
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ring": [list(v) for v in self._ring],
-            "disp_a": list(self._disp_a),
-            "disp_d": list(self._disp_d),
+            "disp_a": [sc.disp_a for sc in self._scales],
+            "disp_d": [sc.disp_d for sc in self._scales],
             "cusum": self.cusum,
             "block": [self._block_x, self._block_m, self._block_n],
-            "sum_x": list(self._sum_x),
-            "sum_m": list(self._sum_m),
+            "sum_x": [sc.sum_x for sc in self._scales],
+            "sum_m": [sc.sum_m for sc in self._scales],
         }
 
     def load(self, d: dict[str, Any]) -> None:
         self._ring.clear()
         for x, m in d["ring"]:
             self._ring.append((float(x), float(m)))
-        self._disp_a = [float(v) for v in d["disp_a"]]
-        self._disp_d = [float(v) for v in d["disp_d"]]
+        per_scale = zip(self._scales, d["disp_a"], d["disp_d"], d["sum_x"], d["sum_m"], strict=True)
         self.cusum = float(d["cusum"])
         bx, bm, bn = d["block"]
         self._block_x, self._block_m, self._block_n = float(bx), float(bm), int(bn)
         # the running sums are stored, not recomputed: float addition order matters and a
         # restored target must continue bit for bit like one that never stopped
-        self._sum_x = [float(v) for v in d["sum_x"]]
-        self._sum_m = [float(v) for v in d["sum_m"]]
-        self._phi = [self._dispersion(i) for i in range(len(self._phi))]
+        for sc, a, dd, sx, sm in per_scale:
+            sc.disp_a, sc.disp_d, sc.sum_x, sc.sum_m = float(a), float(dd), float(sx), float(sm)
+            sc.phi = self._dispersion(sc)
 
 
 class PendingTest:
@@ -401,7 +411,8 @@ class PendingTest:
     the caller only needs to know that they stay below a threshold, which ``bound`` tells
     from three ``lgamma`` calls per window. ``resolve`` gives exactly the ``WindowTest``
     that ``push`` returns, whenever it is asked for, because it keeps the inputs of the
-    close (window sums, dispersion and CUSUM as they were then).
+    close (window sums, dispersion and CUSUM as they were then). The sums kept are those of
+    the candidates and of the first window, the only ones a result can show.
     """
 
     __slots__ = ("_cands", "_done", "_log_n", "_n_now", "_scales", "_sum_m", "_sum_x", "cusum")
@@ -409,8 +420,8 @@ class PendingTest:
     def __init__(
         self,
         cands: list[tuple[int, float, float, float]],
-        sum_x: tuple[float, ...],
-        sum_m: tuple[float, ...],
+        sum_x: float,
+        sum_m: float,
         n_now: int,
         scales: tuple[int, ...],
         log_n: float,
@@ -446,18 +457,19 @@ class PendingTest:
             return done
         best = 0.0
         best_i = 0
+        best_x, best_m = self._sum_x, self._sum_m  # the first window's, as best_i = 0
         for i, sx, sm, r in self._cands:
             sc = nb_score(round(sx, 9), sm, r)
             if sc > best:
-                best, best_i = sc, i
+                best, best_i, best_x, best_m = sc, i, sx, sm
         n_tests = len(self._scales)
         s_best = self._scales[best_i]
         full = self._n_now >= s_best
         done = self._done = WindowTest(
             score=max(0.0, best - self._log_n) if best > 0.0 else 0.0,
             p_value=min(1.0, 10.0 ** (-best) * n_tests) if best > 0.0 else 1.0,
-            observed=self._sum_x[best_i] if full else 0.0,
-            expected=self._sum_m[best_i] if full else 0.0,
+            observed=best_x if full else 0.0,
+            expected=best_m if full else 0.0,
             buckets=s_best,
             cusum=self.cusum / LN10,
         )
