@@ -203,8 +203,8 @@ class EvidenceStream:
         "_block_n",
         "_block_x",
         "_lam_disp",
-        "_learn_k",
         "_log_n",
+        "_prior_w",
         "_ring",
         "_scales",
         "cusum",
@@ -222,14 +222,7 @@ class EvidenceStream:
         self._block_n = 0
         days = p.dispersion_half_life_days * 24 * HOUR_S / p.bucket_s
         self._lam_disp = 0.5 ** (1.0 / days)
-        self._learn_k = (
-            self._lam_disp,
-            p.dispersion_winsor_z,
-            p.dispersion_prior_weight,
-            p.dispersion_prior * p.dispersion_prior_weight,
-            p.dispersion_min,
-            p.dispersion_max,
-        )
+        self._prior_w = p.dispersion_prior * p.dispersion_prior_weight
         self._block_i = self._block_scale()
         self._log_n = math.log10(n)
         # the dispersion of each window changes only when it learns, but is read several
@@ -269,7 +262,10 @@ class EvidenceStream:
         scales = self._scales
         # the CUSUM step below is judged with the dispersion from before this bucket
         r_block = scales[self._block_i].phi
-        lam, wz, w, prior, lo, hi = self._learn_k
+        # attributes of compiled classes, read as C doubles (a tuple of them was unboxed and
+        # type-checked six times per close)
+        lam, wz, w = self._lam_disp, p.dispersion_winsor_z, p.dispersion_prior_weight
+        prior, lo, hi = self._prior_w, p.dispersion_min, p.dispersion_max
         # slide every window: add the new bucket, drop the one that falls out of it; a
         # window is tested once it is full (the ring never holds more than the longest one),
         # and its dispersion then learns from it (each window's own, from its state before
