@@ -346,6 +346,38 @@ def test_peek_is_the_close_that_would_follow(seed: int, x: float, open_buckets: 
         assert floored.score <= peeked.score
 
 
+def test_a_stream_state_of_other_window_lengths_is_refused_whole() -> None:
+    """A state written with other ``scales`` must not half-load: the ring and CUSUM of one
+    configuration beside the sums of another would judge nonsense as if it were history."""
+    from stormwatch_alerting.domain.baseline import BaselineParams, EvidenceStream
+
+    stream = EvidenceStream(BaselineParams())
+    for v in (1.0, 0.0, 3.0, 2.0):
+        stream.push(v, 1.0, learn=True)
+    before = stream.to_dict()
+    other = EvidenceStream(replace(BaselineParams(), scales=(6, 12)))
+    other.push(9.0, 1.0, learn=True)
+    with pytest.raises(ValueError):
+        stream.load(other.to_dict())
+    assert stream.to_dict() == before
+
+
+def test_a_stream_restored_from_its_dict_continues_bit_for_bit() -> None:
+    from stormwatch_alerting.domain.baseline import BaselineParams, EvidenceStream
+
+    rng = random.Random(5)
+    a = EvidenceStream(BaselineParams())
+    for _ in range(50):
+        a.push(float(rng.randrange(0, 5)), rng.uniform(0.2, 3.0), learn=True)
+    b = EvidenceStream(BaselineParams())
+    b.load(json.loads(json.dumps(a.to_dict())))
+    for _ in range(50):
+        v, m = float(rng.randrange(0, 9)), rng.uniform(0.2, 3.0)
+        ta, tb = a.push(v, m, learn=True), b.push(v, m, learn=True)
+        assert ta == tb
+    assert a.to_dict() == b.to_dict()
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     x=st.floats(min_value=0.01, max_value=5000.0),

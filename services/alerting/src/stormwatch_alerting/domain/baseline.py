@@ -386,10 +386,13 @@ class EvidenceStream:
         }
 
     def load(self, d: dict[str, Any]) -> None:
+        # checked before anything changes: a state of other window lengths is refused whole
+        per_scale = list(
+            zip(self._scales, d["disp_a"], d["disp_d"], d["sum_x"], d["sum_m"], strict=True)
+        )
         self._ring.clear()
         for x, m in d["ring"]:
             self._ring.append((float(x), float(m)))
-        per_scale = zip(self._scales, d["disp_a"], d["disp_d"], d["sum_x"], d["sum_m"], strict=True)
         self.cusum = float(d["cusum"])
         bx, bm, bn = d["block"]
         self._block_x, self._block_m, self._block_n = float(bx), float(bm), int(bn)
