@@ -284,7 +284,7 @@ def test_renaming_authors_changes_nothing(seed: int) -> None:
     shuffled = list(names)
     random.Random(seed).shuffle(shuffled)
     rename = dict(zip(names, (f"x{n}" for n in shuffled), strict=True))
-    renamed = [replace(o, author_id=rename[o.author_id]) for o in obs]
+    renamed = [o.replace(author_id=rename[o.author_id]) for o in obs]
     assert run(renamed) == run(obs)
 
 
@@ -418,7 +418,7 @@ def test_daily_sweep_forgets_exactly_the_stale_authors(seed: int, grace_s: float
     cfg = replace(DetectorConfig(), new_author_horizon_s=DAY, grace_s=grace_s)
     rng = random.Random(seed)
     obs = sorted(background(seed, 4, per_hour=40.0, neg=0.3), key=lambda o: o.at)
-    obs = [replace(o, at=o.at - rng.uniform(0.0, grace_s)) for o in obs]  # watermark: sorted
+    obs = [o.replace(at=o.at - rng.uniform(0.0, grace_s)) for o in obs]  # watermark: sorted
     # a compiled Detector's methods cannot be wrapped per instance: the sources, interpreted
     det = interpreted_detector_module().Detector(cfg)
     horizon = int(cfg.new_author_horizon_s // cfg.bucket_s)

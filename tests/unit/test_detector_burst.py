@@ -198,7 +198,7 @@ def test_renaming_authors_changes_no_burst(seed: int) -> None:
     shuffled = list(names)
     random.Random(seed).shuffle(shuffled)
     rename = dict(zip(names, (f"x{n}" for n in shuffled), strict=True))
-    assert run([replace(o, author_id=rename[o.author_id]) for o in obs]) == run(obs)
+    assert run([o.replace(author_id=rename[o.author_id]) for o in obs]) == run(obs)
 
 
 @settings(max_examples=10, deadline=None)

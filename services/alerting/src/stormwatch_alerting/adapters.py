@@ -22,19 +22,21 @@ AlertEventType = CrisisAlertRaised | CrisisAlertEscalated | CrisisAlertResolved
 
 def observation(event: MentionScored) -> Observation:
     m = event.mention
+    # positional, in ``OBSERVATION_FIELDS`` order: keywords cost a compiled __init__ 1.1 us
+    # per mention against 0.26 (2026-12-03)
     return Observation(
-        target_id=event.target_id,
-        at=m.created_at.timestamp(),
-        mention_id=m.id,
-        author_id=m.author.id,
-        followers=m.author.followers,
-        negative=float(event.scores.get("negative", 1.0 if event.label == "negative" else 0.0)),
-        label=event.label,
-        in_reply_to=m.in_reply_to,
-        topics=event.topics,
-        url=m.url,
-        text=m.text,
-        target_kind=event.target_kind,
+        event.target_id,
+        m.created_at.timestamp(),
+        m.id,
+        m.author.id,
+        m.author.followers,
+        float(event.scores.get("negative", 1.0 if event.label == "negative" else 0.0)),
+        event.label,
+        m.in_reply_to,
+        event.topics,
+        m.url,
+        m.text,
+        event.target_kind,
     )
 
 
