@@ -301,3 +301,31 @@ def test_finite_floats_are_mirrored_only_with_both_bounds() -> None:
     with pytest.raises(TypeError, match="both bounds"):
         FastDecoder(_FiniteOnly)
     FastDecoder(_Bounded)  # mirrors: msgspec refuses non-finite values outside the bounds
+
+
+def test_timestamp_cache_gives_what_parsing_gives_and_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stormwatch_shared import codec
+
+    monkeypatch.setattr(codec, "_INSTANTS", {})
+    monkeypatch.setattr(codec, "_INSTANTS_MAX", 8)
+    fast = FastDecoder(MentionScored)
+    for i in range(50):  # far more distinct instants than the cache holds
+        data = valid()
+        stamp = f"2026-03-11T15:{i % 60:02d}:09.{i:06d}+01:00"
+        data["occurred_at"] = data["mention"]["created_at"] = stamp
+        raw = orjson.dumps(data)
+        for _ in range(2):  # the second read is served from the cache
+            event = fast.fast(raw)
+            assert event is not None
+            expected = decode(raw, MentionScored)
+            assert event.occurred_at == expected.occurred_at == event.mention.created_at
+            assert event.occurred_at.utcoffset() == expected.occurred_at.utcoffset()
+        assert len(codec._INSTANTS) <= 8
+    # a refused spelling is refused every time: failures are not remembered
+    data = valid()
+    data["occurred_at"] = "2026-03-11 15:04:09Z"
+    for _ in range(2):
+        assert fast.fast(orjson.dumps(data)) is None
+    assert "2026-03-11 15:04:09Z" not in codec._INSTANTS
