@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter as Tally
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -260,6 +259,32 @@ def record_model(service: str, model_id: str, engine: str) -> None:
     MODEL_INFO.labels(service=service).info({"model_id": model_id, "engine": engine})
 
 
+class _Children:
+    """The children of one labelled metric, looked up once per label values.
+
+    Why: summing per label set first does not save many lookups where a batch spreads over
+    hundreds of targets (512 mentions for 300 targets: ~450 label sets), and ``labels()``
+    (keyword checks, a lock, a dict) cost ~1 us each, 5.5 us per scored mention
+    (2026-12-03). A child never changes once created and none is ever removed here; the
+    target label is capped (``target_label``), so this dict is as bounded as the series.
+    """
+
+    def __init__(self, metric: MetricWrapperBase) -> None:
+        self.metric = metric
+        self._by_values: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        """The child for ``values``, in the metric's label order."""
+        child = self._by_values.get(values)
+        if child is None:
+            child = self._by_values[values] = self.metric.labels(*values)
+        return child
+
+
+_SCORED_CHILDREN = _Children(MENTIONS_SCORED)
+_TOPIC_CHILDREN = _Children(MENTION_TOPICS)
+
+
 def record_scored(
     events: Sequence[Any],
     duration_s: float,
@@ -274,22 +299,23 @@ def record_scored(
     """
     INFERENCE_SECONDS.labels(engine=engine).observe(duration_s)
     now = time.time() if now is None else now
-    scored: Tally[tuple[str, str, str]] = Tally()
-    topics: Tally[tuple[str, str]] = Tally()
+    # plain dicts: most keys of a batch are new, and a Counter meets each new key in its
+    # ``__missing__``, written in Python
+    scored: dict[tuple[str, str, str], int] = {}
+    topics: dict[tuple[str, str], int] = {}
     latest = None
     for event in events:
-        source = event.mention.source
-        scored[event.target_id, source, event.label] += 1
+        key = (event.target_id, event.mention.source, event.label)
+        scored[key] = scored.get(key, 0) + 1
         for topic in event.topics:
-            topics[event.target_id, topic] += 1
+            tkey = (event.target_id, topic)
+            topics[tkey] = topics.get(tkey, 0) + 1
         if latest is None or event.occurred_at > latest:
             latest = event.occurred_at
     for (target_id, source, label), n in scored.items():
-        MENTIONS_SCORED.labels(target=target_label(target_id), source=source, sentiment=label).inc(
-            n
-        )
+        _SCORED_CHILDREN(target_label(target_id), source, label).inc(n)
     for (target_id, topic), n in topics.items():
-        MENTION_TOPICS.labels(target=target_label(target_id), topic=topic).inc(n)
+        _TOPIC_CHILDREN(target_label(target_id), topic).inc(n)
     for source in {source for _, source, _ in scored}:
         SOURCE_LAST_SCORED.labels(source=source).set(now)
     if latest is not None:
