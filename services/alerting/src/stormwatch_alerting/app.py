@@ -37,6 +37,9 @@ from stormwatch_alerting.state import DetectorStateStore, RestoreOnAssign
 
 log = logging.getLogger("stormwatch.alerting")
 
+IDLE_FLUSH_S = 0.25
+"""No batch for this long means the consumer has caught up: its states are written then."""
+
 ALERT_TYPES: dict[str, Any] = {
     "CrisisAlertRaised": CrisisAlertRaised,
     "CrisisAlertEscalated": CrisisAlertEscalated,
@@ -100,6 +103,7 @@ def build_app(
     # One batch or flush at a time: the idle flush below must not interleave with a batch.
     detect_lock = asyncio.Lock()
     last_consumer: list[Any] = []
+    last_batch_done = [0.0]  # monotonic time the latest batch finished
 
     @broker.subscriber(
         scored_topic,
@@ -170,6 +174,7 @@ def build_app(
         now = time.monotonic()
         if store.flush_due(now, settings.changelog_flush_s):
             await _flush(message.consumer, now)
+        last_batch_done[0] = time.monotonic()
         metrics.record_event_time("alerting", figures.newest)
 
     async def _flush(consumer: Any, now: float) -> None:
@@ -189,19 +194,25 @@ def build_app(
             figures.publish_status(tid, detector.status(tid))
 
     async def _flush_when_idle() -> None:
-        """The last batch before a pause leaves its flush due; do it from here, so states
-        are durable and the lag reads zero within about one interval of going quiet."""
+        """Once the input pauses (no batch for ``IDLE_FLUSH_S``), write what is dirty at
+        once: states are durable and the lag reads zero within a fraction of a second of
+        catching up, while under continuous load the states are written only every
+        ``changelog_flush_s`` (rewriting every busy target's state each second was ~8 % of
+        this service's CPU in the pipeline bench, 2026-12-03)."""
         while True:
-            await asyncio.sleep(settings.changelog_flush_s / 2)
+            await asyncio.sleep(IDLE_FLUSH_S / 2)
             if not last_consumer or detect_lock.locked():
+                continue
+            if time.monotonic() - last_batch_done[0] < IDLE_FLUSH_S:
                 continue
             async with detect_lock:
                 now = time.monotonic()
-                if store.flush_due(now, settings.changelog_flush_s):
+                if store.flush_due(now, settings.changelog_flush_s, force=True):
                     try:
                         await _flush(last_consumer[0], now)
                     except Exception:  # the next batch or flush tries again
                         log.exception("Zustand nicht gesichert / detector state flush failed")
+                        await asyncio.sleep(1.0)  # not a tight loop while Kafka is away
 
     idle_task: list[asyncio.Task[None]] = []
 

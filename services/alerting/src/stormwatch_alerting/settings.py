@@ -19,11 +19,13 @@ class AlertingSettings(BaseSettings):
     delivery_group_id: str = Field(default="stormwatch-delivery", min_length=1)
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     changelog_flush_s: float = Field(
-        default=1.0,
+        default=5.0,
         gt=0,
         le=300,
-        description="Write detector states to the changelog and commit the consumer "
-        "offset every this many seconds (the work a crash redoes); alerts never wait for it.",
+        description="While mentions keep coming, write detector states to the changelog "
+        "and commit the consumer offset every this many seconds (the work a crash redoes); "
+        "once the input pauses for a quarter of a second they are written at once. Alerts "
+        "never wait for it.",
     )
     max_future_s: float = Field(
         default=600.0,
