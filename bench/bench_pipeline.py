@@ -40,6 +40,7 @@ import csv
 import email
 import email.policy
 import json
+import logging
 import os
 import random
 import re
@@ -726,13 +727,23 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
     from faststream import FastStream
     from faststream.kafka import KafkaMessage
     from faststream.middlewares import AckPolicy
-    from stormwatch_shared.service import KeyedSender, make_broker, raw_body
+    from stormwatch_shared.service import (
+        KeyedSender,
+        OffsetCommitter,
+        batch_offsets,
+        make_broker,
+        raw_body,
+    )
     from stormwatch_shared.settings import KafkaSettings
 
     kafka = KafkaSettings()
     broker = make_broker(kafka, group)
     sender = KeyedSender(broker)  # the services' publish path, so the ceiling is theirs too
     app = FastStream(broker)
+    # and their commit path: offsets committed after the batch's writes, while the next batch
+    # is handled (sentiment's OffsetCommitter), not in a round trip per batch
+    committer = OffsetCommitter(logging.getLogger("relay"))
+    sync_commit = os.environ.get("BENCH_RELAY_COMMIT") == "sync"  # the relay before 2026-12-03
 
     @broker.subscriber(
         source,
@@ -741,17 +752,18 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
         max_records=batch,
         batch_timeout_ms=20,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.NACK_ON_ERROR if sync_commit else AckPolicy.MANUAL,
         decoder=raw_body,
     )
     async def relay(bodies: list[bytes], message: KafkaMessage) -> None:
-        if not sink:
-            return
-        pending = [
-            await sender.send(body, sink, record.key)
-            for body, record in zip(bodies, message.raw_message, strict=True)
-        ]
-        await asyncio.gather(*pending)
+        if sink:
+            pending = [
+                await sender.send(body, sink, record.key)
+                for body, record in zip(bodies, message.raw_message, strict=True)
+            ]
+            await asyncio.gather(*pending)
+        if not sync_commit:
+            await committer.commit(message.consumer, batch_offsets(message.raw_message))
 
     asyncio.run(app.run())
 
