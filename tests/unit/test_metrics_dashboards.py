@@ -58,6 +58,7 @@ def known_series() -> set[str]:
                 base = family.name
                 names |= {base, f"{base}_total", f"{base}_info"}
                 names |= {f"{base}_{s}" for s in ("bucket", "sum", "count")}
+    names |= {f.name for f in metrics._FIGURES_COLLECTOR.describe()}  # served at scrape time
     for name in FASTSTREAM:
         names.add(name)
         names |= {f"{name}_{s}" for s in ("bucket", "sum", "count")}

@@ -171,3 +171,26 @@ def test_running_hour_sums_match_the_buckets_they_hold() -> None:
     total = sum(n for n, _ in w.hour)
     share = sum(k for _, k in w.hour) / total if total else 0.0
     assert sample("stormwatch_target_negative_ratio", target="fig-sums") == share
+
+
+def test_figures_are_read_at_scrape_time_and_the_later_instance_wins() -> None:
+    from prometheus_client import generate_latest
+
+    t0 = 1_773_000_000 - 1_773_000_000 % 300
+    first, second = metrics.TargetFigures(bucket_s=300), metrics.TargetFigures(bucket_s=300)
+    for figures, authors in ((first, 3), (second, 2)):
+        for i in range(authors):
+            figures.observe("fig-twice", t0 + i, f"u{i}", i == 0)
+        figures.observe("fig-twice", t0 + 300, "u9", False)  # closes the first bucket
+    assert sample("stormwatch_target_observed_authors", target="fig-twice") == 2.0
+    assert sample("stormwatch_target_negative_ratio", target="fig-twice") == 0.5
+    text = generate_latest().decode()
+    assert text.count('stormwatch_target_observed_mentions{target="fig-twice"}') == 1
+    assert "# TYPE stormwatch_target_observed_mentions gauge" in text
+    del second, figures  # a collected instance no longer serves: the earlier one's show
+    import gc
+
+    gc.collect()
+    assert sample("stormwatch_target_observed_authors", target="fig-twice") == 3.0
+    # the collector is registered once, however often the module asks for it
+    assert metrics._figures_collector() is metrics._FIGURES_COLLECTOR

@@ -21,8 +21,12 @@ def exposed_names(metric: MetricWrapperBase) -> list[str]:
     return [family.name for family in metric.describe()]
 
 
+COLLECTED = metrics._FIGURES_COLLECTOR.describe()
+"""Gauges served at scrape time by a collector instead of ``Gauge`` objects."""
+
+
 def test_there_is_a_metric_for_every_figure_the_issue_asks_for() -> None:
-    names = {exposed_names(m)[0] for m in METRICS.values()}
+    names = {exposed_names(m)[0] for m in METRICS.values()} | {f.name for f in COLLECTED}
     for wanted in (
         "stormwatch_mentions_scored",
         "stormwatch_target_negative_ratio",
@@ -71,6 +75,18 @@ def test_labels_are_bounded_and_never_personal(attr: str) -> None:
         assert re.fullmatch(r"[a-z][a-z_]*", label)
         assert not PERSONAL & set(label.split("_")), f"{attr}: label {label!r}"
     assert len(labels) <= 4
+
+
+@pytest.mark.parametrize("family", COLLECTED, ids=lambda f: f.name)
+def test_collected_gauges_follow_the_same_rules(family: object) -> None:
+    name = family.name  # type: ignore[attr-defined]
+    assert family.type == "gauge"  # type: ignore[attr-defined]
+    assert re.fullmatch(r"stormwatch_target_[a-z][a-z0-9_]*[a-z0-9]", name)
+    assert not name.endswith(("_total", "_info")) and name.endswith(UNITS)
+    served = metrics._FIGURES_COLLECTOR.collect()
+    assert [f.name for f in served] == [f.name for f in COLLECTED]
+    for f in served:  # one label, the capped target, and nothing personal
+        assert all(set(s.labels) == {"target"} for s in f.samples)
 
 
 @pytest.mark.parametrize(

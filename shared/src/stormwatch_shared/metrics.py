@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 
 from stormwatch_shared import events as _events
@@ -137,30 +139,28 @@ TARGET_LEVEL = _metric(
     "Open alert level of the target: 0 none, 1 watch, 2 warning, 3 critical.",
     ["target"],
 )
-TARGET_NEGATIVE = _metric(
-    Gauge,
-    "stormwatch_target_negative_ratio",
-    "Share of negative mentions of the target over the last hour of event time.",
-    ["target"],
-)
 TARGET_EXPECTED_AUTHORS = _metric(
     Gauge,
     "stormwatch_target_expected_authors",
     "Authors the detector's seasonal baseline expects in the next bucket (5 min).",
     ["target"],
 )
-TARGET_OBSERVED_AUTHORS = _metric(
-    Gauge,
-    "stormwatch_target_observed_authors",
-    "Distinct authors in the target's last closed event-time bucket.",
-    ["target"],
+TARGET_FIGURES = (
+    (
+        "stormwatch_target_observed_mentions",
+        "Mentions in the target's last closed event-time bucket.",
+    ),
+    (
+        "stormwatch_target_observed_authors",
+        "Distinct authors in the target's last closed event-time bucket.",
+    ),
+    (
+        "stormwatch_target_negative_ratio",
+        "Share of negative mentions of the target over the last hour of event time.",
+    ),
 )
-TARGET_OBSERVED_MENTIONS = _metric(
-    Gauge,
-    "stormwatch_target_observed_mentions",
-    "Mentions in the target's last closed event-time bucket.",
-    ["target"],
-)
+"""Gauges (name, help) of ``TargetFigures``, labelled by target, in the order of its values;
+served at scrape time by ``_FiguresCollector``."""
 ALERT_EVENT_NAMES = ("raised", "escalated", "resolved")
 """Acknowledgements are counted by the delivery stage
 (``stormwatch_alerting_alerts_acknowledged_total``)."""
@@ -359,12 +359,8 @@ class _Window:
     hour_mentions: int = 0
     hour_negative: int = 0
     """Sums over ``hour``, kept as buckets enter and leave it (integers, so exact)."""
-    shown: tuple[float, float, float] | None = None
-    """The values last written to ``gauges``: an idle target closes a bucket every five
-    minutes with the same zeros, and each gauge write takes a lock."""
-    gauges: tuple[Any, Any, Any] | None = None
-    """The target's (mentions, authors, negative share) gauge children: ``labels()`` takes a
-    lock and a dict lookup, and every target closes a bucket every five minutes."""
+    label: str | None = None
+    """The target's label value (capped by ``target_label``), taken at its first close."""
 
 
 class TargetFigures:
@@ -381,6 +377,10 @@ class TargetFigures:
         self._targets: dict[str, _Window] = {}
         self.newest: float | None = None
         """Newest event time seen (epoch seconds), for the event-time lag gauge."""
+        self.shown: dict[str, tuple[float, float, float]] = {}
+        """(mentions, authors, negative share) of each target label's last closed bucket:
+        what the three gauges of ``TARGET_FIGURES`` read when Prometheus scrapes."""
+        _FIGURES_COLLECTOR.add(self)
 
     def observe(self, target_id: str, at: float, author_id: str, negative: bool) -> None:
         if self.newest is None or at > self.newest:
@@ -403,18 +403,10 @@ class TargetFigures:
             self._enter(w, 0, 0)
         last_mentions, last_authors = (0, 0) if gap else (w.mentions, len(w.authors))
         total = w.hour_mentions
-        shown = (last_mentions, last_authors, w.hour_negative / total if total else 0)
-        if shown != w.shown:
-            if w.gauges is None:
-                label = target_label(target_id)
-                w.gauges = (
-                    TARGET_OBSERVED_MENTIONS.labels(target=label),
-                    TARGET_OBSERVED_AUTHORS.labels(target=label),
-                    TARGET_NEGATIVE.labels(target=label),
-                )
-            for gauge, value in zip(w.gauges, shown, strict=True):
-                gauge.set(value)
-            w.shown = shown
+        if w.label is None:
+            w.label = target_label(target_id)
+        # one dict write (atomic under the GIL): the gauges read it at scrape time
+        self.shown[w.label] = (last_mentions, last_authors, w.hour_negative / total if total else 0)
         w.bucket, w.mentions, w.negative = new_bucket, 0, 0
         w.authors = set()
 
@@ -435,3 +427,49 @@ class TargetFigures:
         expected = status.get("expected_per_bucket")
         if expected is not None:
             TARGET_EXPECTED_AUTHORS.labels(target=label).set(float(expected))
+
+
+class _FiguresCollector:
+    """Serves the gauges of ``TARGET_FIGURES`` from the live ``TargetFigures`` at scrape time.
+
+    Why: the figures change at every bucket close, and every target closes a bucket every
+    five minutes of event time, so a replay or a catch-up closes several per mention; three
+    ``Gauge.set`` calls per close (each with its lock) were ~4 % of the alerting service's
+    CPU in the pipeline bench (py-spy, 2026-12-03), for values read once per scrape.
+    Where two instances hold the same target (tests), the later one's values are served.
+    """
+
+    def __init__(self) -> None:
+        self._sources: list[weakref.ref[TargetFigures]] = []
+
+    def add(self, figures: TargetFigures) -> None:
+        self._sources = [r for r in self._sources if r() is not None] + [weakref.ref(figures)]
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily(name, doc, labels=["target"]) for name, doc in TARGET_FIGURES]
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        merged: dict[str, tuple[float, float, float]] = {}
+        for ref in list(self._sources):
+            figures = ref()
+            if figures is not None:
+                merged.update(figures.shown.copy())  # copied whole while the loop writes
+        families = self.describe()
+        for label, values in sorted(merged.items()):
+            for family, value in zip(families, values, strict=True):
+                family.add_metric([label], float(value))
+        return families
+
+
+def _figures_collector() -> _FiguresCollector:
+    """The registered collector, or a new one (a module imported twice must not register
+    the same names again)."""
+    existing = REGISTRY._names_to_collectors.get(TARGET_FIGURES[0][0])
+    if isinstance(existing, _FiguresCollector):
+        return existing
+    collector = _FiguresCollector()
+    REGISTRY.register(collector)
+    return collector
+
+
+_FIGURES_COLLECTOR = _figures_collector()
