@@ -264,9 +264,10 @@ class _Children:
 
     Why: summing per label set first does not save many lookups where a batch spreads over
     hundreds of targets (512 mentions for 300 targets: ~450 label sets), and ``labels()``
-    (keyword checks, a lock, a dict) cost ~1 us each, 5.5 us per scored mention
-    (2026-12-03). A child never changes once created and none is ever removed here; the
-    target label is capped (``target_label``), so this dict is as bounded as the series.
+    (keyword checks, a lock, a dict) took most of the 5.5 us per scored mention that
+    ``record_scored`` cost (1.7 us with this cache, 2026-12-03). A child never changes once
+    created and none is ever removed here; the target label is capped (``target_label``),
+    so this dict is as bounded as the series.
     """
 
     def __init__(self, metric: MetricWrapperBase) -> None:

@@ -34,8 +34,8 @@ class Observation:
     A plain class, not a frozen dataclass: compiled (mypyc), its ``__init__`` is native and
     ``Final`` attributes are read-only at run time as well; a frozen dataclass keeps the
     ``__init__`` that ``dataclasses`` writes, which sets each of the twelve fields through
-    ``object.__setattr__`` (2.5 us per mention against 0.2, 2026-12-03), once for every
-    mention the alerting service consumes.
+    ``object.__setattr__`` (2.5-2.9 us per mention against 0.26, 2026-12-03), once for
+    every mention the alerting service consumes.
     """
 
     __slots__ = OBSERVATION_FIELDS
