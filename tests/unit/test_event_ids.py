@@ -195,3 +195,18 @@ def test_rounding_past_one_is_clipped_and_nan_is_refused() -> None:
             [_received("id-0")]
         )
         assert ok == [] and len(refused) == 1 and "scores.negative" in refused[0][1]
+
+
+def test_the_service_route_with_a_batch_builder_refuses_the_same_mentions() -> None:
+    from stormwatch_shared.codec import FastDecoder, FastEncoder, encode
+    from stormwatch_shared.events import MentionReceived, MentionScored
+
+    out = FastEncoder(MentionScored)
+    structs = [FastDecoder(MentionReceived).struct(encode(_received(f"id-{i}"))) for i in range(4)]
+    good = Scorer(_Rounding(0.5), TopicTagger.default())
+    ok, none = good.score_or_refuse(structs, out.validate, out.validate_many)
+    assert [s.received_event_id for s in ok] == [f"id-{i}" for i in range(4)] and none == []
+    bad = Scorer(_Rounding(float("nan")), TopicTagger.default())
+    ok, refused = bad.score_or_refuse(structs, out.validate, out.validate_many)
+    assert ok == [] and [i for i, _ in refused] == [0, 1, 2, 3]
+    assert all("scores" in reason for _, reason in refused)

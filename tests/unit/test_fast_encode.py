@@ -109,6 +109,24 @@ def test_scored_mentions_get_the_same_bytes_from_either_route() -> None:
     replay = scorer.score(events)
     served = [OUT.encode(OUT.validate(f)) for f in scorer.fields(structs)]
     assert [encode(m) for m in replay] == served
+    # the batch conversion the service uses gives the same events, in the same order
+    assert [OUT.encode(e) for e in OUT.validate_many(scorer.fields(structs))] == served
+
+
+def test_the_batch_conversion_refuses_what_one_by_one_refuses() -> None:
+    fields = [dict(_FIELDS, received_event_id=f"r{i}") for i in range(5)]
+    fields[3] = dict(fields[3], scores={"negative": math.nan, "neutral": 0.5, "positive": 0.5})
+    with pytest.raises(ValueError, match="schema violation") as caught:
+        OUT.validate_many(fields)
+    assert "[3]" in str(caught.value)  # the position of the refused one
+    refused = []
+    for i, f in enumerate(fields):
+        try:
+            OUT.validate(f)
+        except ValueError:
+            refused.append(i)
+    assert refused == [3]
+    assert OUT.validate_many([]) == []
 
 
 def _base_fields() -> dict[str, Any]:

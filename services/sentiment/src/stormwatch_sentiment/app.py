@@ -122,7 +122,10 @@ def build_app(
         if good:
             started = time.perf_counter()
             scored, refused = await asyncio.to_thread(
-                state["scorer"].score_or_refuse, good, scored_out.validate
+                state["scorer"].score_or_refuse,
+                good,
+                scored_out.validate,
+                scored_out.validate_many,
             )
             metrics.record_scored(scored, time.perf_counter() - started, settings.engine)
             for i, reason in refused:

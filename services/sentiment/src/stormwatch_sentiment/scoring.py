@@ -42,6 +42,7 @@ class Scorer:
         self,
         events: Sequence[MentionReceived],
         build: Callable[[dict[str, Any]], T] = lambda f: MentionScored(**f),  # type: ignore[assignment,return-value]
+        build_many: Callable[[list[dict[str, Any]]], list[T]] | None = None,
     ) -> tuple[list[T], list[tuple[int, str]]]:
         """The scored events, and ``(index, reason)`` for each event that cannot be scored.
 
@@ -54,10 +55,13 @@ class Scorer:
 
         ``build`` makes the output from the fields of ``MentionScored``: the model itself
         (the replay), or the service's msgspec validation (``FastEncoder.validate``), which
-        refuses exactly what the model refuses.
+        refuses exactly what the model refuses. ``build_many``, where given, does the same
+        for the whole batch at once (``FastEncoder.validate_many``); after a refusal the
+        events are built one by one with ``build``, which names each refused one.
         """
         try:
-            return [build(f) for f in self.fields(events)], []
+            fields = self.fields(events)
+            return (build_many(fields) if build_many else [build(f) for f in fields]), []
         except ValueError:
             pass
         scored: list[T] = []
