@@ -360,7 +360,8 @@ class Detector:
         self._w = cfg.gate_window_buckets
         self._recent_buckets = min(cfg.baseline.scales)
         self._states: dict[str, _Target] = {}
-        self._share_lam = 0.5 ** (cfg.bucket_s / cfg.share_half_life_s)
+        # a float, not Any (mypy's type of float ** float): compiled, a C double
+        self._share_lam: float = 0.5 ** (cfg.bucket_s / cfg.share_half_life_s)
         self._warmup_buckets = cfg.warmup_s / cfg.bucket_s
         self._resolve_buckets = max(1, math.ceil(cfg.resolve_after_s / cfg.bucket_s))
         self._horizon_buckets = int(cfg.new_author_horizon_s // cfg.bucket_s)
@@ -691,7 +692,9 @@ class Detector:
                 # "new": that rate of new complainers would be far above the target's own
                 nu_h = self._new_hard_share(st)[0] * mu
                 cap_h = nu_h + cfg.baseline.winsor_z * math.sqrt(nu_h + nu_h * nu_h) + 1.0
-                st.newh_num = lam * st.newh_num + (bk.new_neg if bk.new_neg < cap_h else cap_h)
+                # float(): an int or a float here was one boxed object to the compiled code
+                new_neg = float(bk.new_neg) if bk.new_neg < cap_h else cap_h
+                st.newh_num = lam * st.newh_num + new_neg
                 st.newh_den = lam * st.newh_den + u
             st.share_den = lam * st.share_den + u
         if k % self._day_buckets == 0:
@@ -1109,7 +1112,13 @@ tail are computed along different paths, so rounding must not decide a close cal
 def _score_bound(a: PendingTest, b: PendingTest) -> float:
     """Upper bound of the score (window or CUSUM) that ``_combine`` gives for the pair."""
     cusum = (a.cusum if a.cusum > b.cusum else b.cusum) / LN10
-    best = max(a.bound(), b.bound(), cusum)
+    # max() spelled out, with its order of comparisons: compiled, the builtin boxed all three
+    best = a.bound()
+    bb = b.bound()
+    if bb > best:
+        best = bb
+    if cusum > best:
+        best = cusum
     return best - _LOG10_2
 
 
