@@ -17,9 +17,7 @@ from stormwatch_alerting.domain.baseline import BaselineParams, EvidenceStream
 
 SCALES = [(6, 12, 36), (1, 3), (5,), (2, 7, 4)]
 pairs = st.lists(
-    st.tuples(
-        st.floats(0.0, 40.0, allow_nan=False), st.floats(0.01, 20.0, allow_nan=False)
-    ),
+    st.tuples(st.floats(0.0, 40.0, allow_nan=False), st.floats(0.01, 20.0, allow_nan=False)),
     max_size=90,
 )
 
