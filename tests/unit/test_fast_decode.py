@@ -127,14 +127,15 @@ def mutate(data: dict[str, Any], path: tuple[str, ...], key_index: int, value: A
 
 
 def same(fast: Any, model: Any) -> None:
-    """Field by field; datetimes as instants (the fast path keeps the given offset)."""
+    """Field by field; timestamps to the microsecond and in UTC, as pydantic gives them."""
     if isinstance(model, BaseModel):
         for name in type(model).model_fields:
             same(getattr(fast, name), getattr(model, name))
     elif isinstance(model, datetime):
         assert isinstance(fast, datetime)
-        assert fast.tzinfo is not None
-        assert fast.timestamp() == model.timestamp()
+        assert fast.tzinfo is UTC
+        assert model.tzinfo is UTC
+        assert fast == model
     else:
         assert type(fast) is type(model)
         assert fast == model
@@ -303,29 +304,82 @@ def test_finite_floats_are_mirrored_only_with_both_bounds() -> None:
     FastDecoder(_Bounded)  # mirrors: msgspec refuses non-finite values outside the bounds
 
 
-def test_timestamp_cache_gives_what_parsing_gives_and_stays_bounded(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from stormwatch_shared import codec
+SPELLINGS = [
+    "2026-03-11T15:04:09Z",
+    "2026-03-11T15:04:09z",
+    "2026-03-11t15:04:09Z",
+    "2026-03-11 15:04:09Z",
+    "2026-03-11T15:04:09+00:00",
+    "2026-03-11T15:04:09-00:00",
+    "2026-03-11T15:04:09+0000",
+    "2026-03-11T15:04:09.5Z",
+    "2026-03-11T15:04:09.123456Z",
+    "2026-03-11T15:04:09.000000Z",
+    "2026-03-11T15:04:09.1234567Z",  # msgspec rounds these, pydantic truncates
+    "2026-03-11T15:04:09.9999996Z",
+    "2026-03-11T23:59:59.9999999z",
+    "2026-03-11T15:04:09.9999999+00:00",
+    "2026-03-11T15:04:09.9999999-0000",
+    "2026-03-11T15:04:09.123456789Z",
+    "2026-03-11T17:04:09+02:00",  # msgspec keeps the offset, pydantic converts to UTC
+    "2026-03-11T17:04:09.9999999+02:00",
+    "2026-03-11T15:04:09+0100",
+    "2026-03-11T15:04:09+23:59",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.9999999Z",
+    "2026-03-11T15:04Z",
+    "2026-03-11T15:04:09,5Z",
+    "2026-03-11T15:04:09",
+]
 
-    monkeypatch.setattr(codec, "_INSTANTS", {})
-    monkeypatch.setattr(codec, "_INSTANTS_MAX", 8)
-    fast = FastDecoder(MentionScored)
-    for i in range(50):  # far more distinct instants than the cache holds
-        data = valid()
-        stamp = f"2026-03-11T15:{i % 60:02d}:09.{i:06d}+01:00"
-        data["occurred_at"] = data["mention"]["created_at"] = stamp
-        raw = orjson.dumps(data)
-        for _ in range(2):  # the second read is served from the cache
-            event = fast.fast(raw)
-            assert event is not None
-            expected = decode(raw, MentionScored)
-            assert event.occurred_at == expected.occurred_at == event.mention.created_at
-            assert event.occurred_at.utcoffset() == expected.occurred_at.utcoffset()
-        assert len(codec._INSTANTS) <= 8
-    # a refused spelling is refused every time: failures are not remembered
+
+@pytest.mark.parametrize("field", ["occurred_at", "created_at"])
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_every_timestamp_spelling_reads_as_pydantic_reads_it(field: str, spelling: str) -> None:
     data = valid()
-    data["occurred_at"] = "2026-03-11 15:04:09Z"
-    for _ in range(2):
-        assert fast.fast(orjson.dumps(data)) is None
-    assert "2026-03-11 15:04:09Z" not in codec._INSTANTS
+    (data if field == "occurred_at" else data["mention"])[field] = spelling
+    raw = orjson.dumps(data)
+    decoder = FastDecoder(MentionScored)
+    fast = decoder.fast(raw)
+    try:
+        model = decode(raw, MentionScored)
+    except DecodeError:
+        assert fast is None  # never laxer
+        with pytest.raises(DecodeError):
+            decoder(raw)
+        return
+    if fast is not None:
+        same(fast, model)
+    same(decoder(raw), model)  # by either path, pydantic's values
+    same(decoder.struct(raw), model)
+    if "." in spelling and len(spelling.split(".")[1].rstrip("Zz").split("+")[0].split("-")[0]) > 6:
+        assert fast is None  # rounding would differ in some cases: never taken on this path
+
+
+ESCAPED = [
+    # the seventh digit spelled as an escape: only the decoded text shows it
+    ('"occurred_at":"2026-03-11T15:04:09Z"', '"occurred_at":"2026-03-11T15:04:09.999999\\u0039Z"'),
+    ('"occurred_at":"2026-03-11T15:04:09Z"', '"occurred_at":"2026-03-11T15:04:09.99999\\u00399Z"'),
+    ('"occurred_at":"2026-03-11T15:04:09Z"', '"occurred_at":"2026-03-11T15:04:09.9999999\\u005a"'),
+    ('"occurred_at":"2026-03-11T15:04:09Z"', '"occurred_at":"2026-03-11T15:04:09\\u002e9999999Z"'),
+    # escapes elsewhere, and digits in a text that look like a long fraction: fast path
+    ('"text":"Sechs', '"text":"\\u0053echs 12:00:00.1234567Z\\\\u'),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), ESCAPED)
+def test_escaped_timestamps_read_as_pydantic_reads_them(old: str, new: str) -> None:
+    raw = orjson.dumps(valid())
+    assert old.encode() in raw
+    raw = raw.replace(old.encode(), new.encode(), 1)
+    decoder = FastDecoder(MentionScored)
+    model = decode(raw, MentionScored)
+    fast = decoder.fast(raw)
+    if "occurred_at" in old:
+        assert model.occurred_at.microsecond == 999999  # truncated, where msgspec rounds
+        assert fast is None
+    else:
+        assert fast is not None
+    same(decoder(raw), model)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from stormwatch_sentiment.domain.topics import TopicTagger
 from stormwatch_sentiment.engines import load_default
 from stormwatch_sentiment.scoring import Scorer
-from stormwatch_shared.codec import FastDecoder, FastEncoder, UtcInstant, decode, encode
+from stormwatch_shared.codec import FastDecoder, FastEncoder, decode, encode
 from stormwatch_shared.events import (
     Author,
     EngagementMetrics,
@@ -95,11 +95,13 @@ def test_scored_mentions_get_the_same_bytes_from_either_route() -> None:
         for i in range(6)
     ]
     raws = [encode(e) for e in events]
-    # spellings only pydantic reads: the struct then comes from its canonical JSON
+    # spellings msgspec would read otherwise: the struct then comes from pydantic's canonical
+    # JSON (more than 6 fraction digits, which msgspec rounds; an offset, which it keeps)
     odd = [
-        raws[1].replace(b"15:04:09.", b"15:04:09.123", 1),  # more than 6 fraction digits
-        raws[2].replace(b'"occurred_at":"2026-03-11T', b'"occurred_at":"2026-03-11 ', 1),
+        raws[1].replace(b"15:04:09.", b"15:04:09.123", 1),
+        raws[2].replace(b'Z","target_id"', b'+02:00","target_id"', 1),
     ]
+    assert all(r not in raws for r in odd)
     assert all(FastDecoder(MentionReceived).fast(r) is None for r in odd)
     events += [decode(r, MentionReceived) for r in odd]
     raws += odd
@@ -151,9 +153,9 @@ VALUES: list[Any] = [
     True,
     1,
     datetime(2026, 3, 11, 15, 4, 9),  # naive
-    UtcInstant(2026, 3, 11, 15, 4, 9, tzinfo=UTC),
-    UtcInstant(2026, 3, 11, 17, 4, 9, 5, tzinfo=timezone(timedelta(hours=2))),
-    UtcInstant(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1))),  # past UTC
+    datetime(2026, 3, 11, 15, 4, 9, tzinfo=UTC),
+    datetime(2026, 3, 11, 17, 4, 9, 5, tzinfo=timezone(timedelta(hours=2))),
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1))),  # past UTC
     "2026-03-11T15:04:09Z",
 ]
 KEYS = [
@@ -203,10 +205,13 @@ def test_either_route_refuses_what_the_other_refuses(mutations: list[Any]) -> No
 
 def _coerced(key: str, value: Any) -> bool:
     """Values of another type that pydantic's lax mode converts (a number as a timestamp,
-    ``1`` or ``True`` for a bool, a list for a tuple) and msgspec refuses: the scorer never
-    produces them, its fields carry the declared types."""
+    ``1`` or ``True`` for a bool, a list for a tuple) and msgspec refuses, and timestamps
+    with another offset than UTC, which pydantic converts and the frozen struct cannot: the
+    scorer never produces them, its fields carry the declared types and the decoder's UTC."""
+    if key == "occurred_at" and isinstance(value, datetime) and value.tzinfo not in (None, UTC):
+        return True
     declared = {
-        "occurred_at": UtcInstant,
+        "occurred_at": datetime,
         "drill": bool,
         "language_supported": bool,
         "target_ids": tuple,
@@ -215,11 +220,18 @@ def _coerced(key: str, value: Any) -> bool:
     return not isinstance(value, declared) or (declared is not bool and isinstance(value, bool))
 
 
-def test_a_plain_datetime_is_refused_not_misread() -> None:
-    """The contract: timestamps come from ``FastDecoder.struct``; a plain ``datetime`` (a
-    caller's mistake) fails loudly instead of being written in another spelling."""
-    with pytest.raises(ValueError, match="occurred_at"):
-        OUT.validate(dict(_FIELDS, occurred_at=datetime(2026, 3, 11, 15, 4, 9, tzinfo=UTC)))
+def test_a_timestamp_in_another_offset_is_refused_not_misread() -> None:
+    """The contract: timestamps are in UTC, as ``FastDecoder`` gives them. pydantic would
+    convert another offset to UTC; the struct is frozen, so the value is refused, with the
+    field named, instead of being written with its offset. A UTC ``datetime`` is taken."""
+    other = datetime(2026, 3, 11, 17, 4, 9, tzinfo=timezone(timedelta(hours=2)))
+    with pytest.raises(ValueError, match="occurred_at: timestamp must be in UTC"):
+        OUT.validate(dict(_FIELDS, occurred_at=other))
+    with pytest.raises(ValueError, match=r"\[1\] occurred_at: timestamp must be in UTC"):
+        OUT.validate_many([_FIELDS, dict(_FIELDS, occurred_at=other)])
+    slow, fast = _both(dict(_FIELDS, occurred_at=datetime(2026, 3, 11, 15, 4, 9, tzinfo=UTC)))
+    assert fast is not None
+    assert fast == slow
 
 
 _FIELDS = _base_fields()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import operator
 import re
 import types
 import typing
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -108,20 +111,34 @@ class FastDecoder:
 
     The result is a frozen msgspec ``Struct`` with the model's field names (or, after a
     refusal, the pydantic event itself): read its attributes, do not call pydantic methods
-    on it. Its timestamps are ``UtcInstant``, a ``datetime`` in UTC equal to pydantic's.
+    on it. Its timestamps are plain ``datetime`` objects in UTC, equal to pydantic's.
+
+    Timestamps are parsed by msgspec itself, in C: a Python hook per timestamp (a regex, a
+    cache, ``fromisoformat``) was a third of this decoder's time (2026-12-03: 12.4 against
+    6.4 us for a scored mention). msgspec and pydantic read every RFC 3339 spelling alike
+    (``tests/unit/test_fast_decode.py``) except two, which therefore take the pydantic path:
+    more than six fractional digits (msgspec rounds, pydantic truncates; ``_Timestamps.may_round``
+    looks at the bytes) and offsets other than UTC (pydantic converts them to UTC, msgspec
+    keeps them; checked on the result).
     """
 
     def __init__(self, model: type[BaseModel]) -> None:
         self.model = model
-        self._decoder = msgspec.json.Decoder(_struct_for(model, top=True), dec_hook=_dec_hook)
+        struct = _struct_for(model, top=True)
+        self._decoder = msgspec.json.Decoder(struct)
+        self._timestamps = _timestamps(struct)
 
     def fast(self, raw: bytes) -> Any | None:
         """The msgspec result, or None where the message needs the pydantic path."""
+        if self._timestamps.may_round(raw):
+            return None
         try:
             event = self._decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        return event if event.schema_version == SCHEMA_VERSION else None
+        if event.schema_version != SCHEMA_VERSION or not self._timestamps.in_utc(event):
+            return None
+        return event
 
     def __call__(self, raw: bytes) -> Any:
         _refuse_oversized(raw)
@@ -151,121 +168,150 @@ class FastEncoder:
     ~5.5 us. The mirror carries every constraint of the model (``_struct_for``), so a value
     the model would refuse (a NaN or out-of-range probability, an unknown label) is refused
     here too, as a ``ValueError`` naming the field; and the bytes are those pydantic writes
-    (``tests/unit/test_fast_encode.py`` compares both). Nested values are read by attribute;
-    timestamps must be ``UtcInstant`` (what :class:`FastDecoder` returns), so pass nested
-    events from ``FastDecoder.struct``: a plain ``datetime`` is refused.
+    (``tests/unit/test_fast_encode.py`` compares both). Nested values are read by attribute.
+    Timestamps must be aware and in UTC (what :class:`FastDecoder` returns): pydantic would
+    convert another offset to UTC, which a frozen struct cannot, so such a value is refused
+    here (a ``ValueError`` naming the field) instead of being written in another spelling.
     """
 
     def __init__(self, model: type[BaseModel]) -> None:
         self.model = model
         self._struct = _struct_for(model, top=True)
         self._batch: Any = list[self._struct]  # type: ignore[name-defined]
-        self._encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+        self._encoder = msgspec.json.Encoder()
+        self._timestamps = _timestamps(self._struct)
 
     def validate(self, fields: dict[str, Any]) -> Any:
         """The validated event (a frozen msgspec struct; read its attributes)."""
         try:
-            return msgspec.convert(
-                fields, self._struct, from_attributes=True, dec_hook=_convert_hook
-            )
+            event = msgspec.convert(fields, self._struct, from_attributes=True)
         except msgspec.ValidationError as exc:
             raise ValueError(f"{self.model.__name__} schema violation: {exc}") from exc
+        if not self._timestamps.in_utc(event):
+            raise ValueError(f"{self.model.__name__}: {self._timestamps.refusal(event)}")
+        return event
 
     def validate_many(self, fields: list[dict[str, Any]]) -> list[Any]:
         """``validate`` of a whole batch in one conversion (2.35 against 3.55 us per scored
         mention, 2026-12-03); a refusal names the first refused item's position, so callers
         that must know which ones go through ``validate`` one by one after it."""
         try:
-            events: list[Any] = msgspec.convert(
-                fields, self._batch, from_attributes=True, dec_hook=_convert_hook
-            )
+            events: list[Any] = msgspec.convert(fields, self._batch, from_attributes=True)
         except msgspec.ValidationError as exc:
             raise ValueError(f"{self.model.__name__} schema violation: {exc}") from exc
+        stamps = self._timestamps
+        for i, event in enumerate(events):
+            if not stamps.in_utc(event):
+                raise ValueError(f"{self.model.__name__}: [{i}] {stamps.refusal(event)}")
         return events
 
     def encode(self, event: Any) -> bytes:
         return self._encoder.encode(event)
 
 
-def _convert_hook(kind: type, value: Any) -> Any:
-    """Timestamps given as ``UtcInstant`` (not text): held to pydantic's own ``_utc`` rule
-    (aware, converted to UTC; ``astimezone`` keeps the subclass)."""
-    if kind is UtcInstant and isinstance(value, datetime):
-        return _utc(value)
-    return _dec_hook(kind, value)
+_TIMESTAMP = Annotated[datetime, msgspec.Meta(tz=True)]
+"""The mirror of ``UtcDatetime``: aware, parsed and written by msgspec; UTC is checked on the
+result (``_Timestamps``)."""
+
+_LONG_FRACTION = re.compile(r"\.[0-9]{7}")
 
 
-def _enc_hook(value: Any) -> Any:
-    # msgspec writes plain datetimes itself (RFC 3339, "Z" for UTC, as pydantic does) but
-    # not subclasses such as UtcInstant
-    if isinstance(value, datetime):
-        global _plain_memo
-        memo = _plain_memo  # one read: another thread may replace it meanwhile
-        if memo[0] is value:
-            return memo[1]
-        plain = datetime(
-            value.year,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            value.tzinfo,
-        )
-        _plain_memo = (value, plain)
-        return plain
-    raise NotImplementedError(type(value))
+class _Timestamps:
+    """The timestamps of a mirror struct, by attribute paths found once: the two checks that
+    keep msgspec's reading of them equal to pydantic's (see FastDecoder).
 
-
-_plain_memo: tuple[datetime | None, datetime | None] = (None, None)
-"""The last timestamp converted by ``_enc_hook`` and its plain copy: a scored mention holds
-one instant twice (its ``occurred_at`` is the mention's ``created_at``, one object after
-``_dec_hook``'s cache). Replaced as one tuple, so a reader never sees half of an update."""
-
-
-class UtcInstant(datetime):
-    """A timestamp of the fast path: always UTC, like pydantic's ``UtcDatetime``.
-
-    msgspec's own datetime parsing rounds nanoseconds where pydantic truncates them, so
-    timestamps are parsed here instead, and only in the plain RFC 3339 form on which
-    ``datetime.fromisoformat`` and pydantic agree; any other spelling takes the pydantic path.
+    Paths through optional nested structs stop at None.
     """
 
+    def __init__(self, paths: list[tuple[str, ...]]) -> None:
+        self.paths = [".".join(p) for p in paths]
+        self._getters = [operator.attrgetter(p) for p in self.paths]
+        tree: dict[str, Any] = {}
+        for path in paths:
+            node = tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = None
+        self._texts = msgspec.json.Decoder(_texts_struct(tree, "TimestampTexts"))
 
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-)
+    def in_utc(self, event: Any) -> bool:
+        """msgspec keeps a stated offset (``+01:00``), pydantic's ``_utc`` converts it."""
+        for get in self._getters:
+            try:
+                value = get(event)
+            except AttributeError:  # an optional nested struct that is None
+                continue
+            if value is not None and value.tzinfo is not UTC:
+                return False
+        return True
 
+    def refusal(self, event: Any) -> str:
+        for path, get in zip(self.paths, self._getters, strict=True):
+            with contextlib.suppress(AttributeError):
+                value = get(event)
+                if value is not None and value.tzinfo is not UTC:
+                    return f"{path}: timestamp must be in UTC, got offset {value.utcoffset()}"
+        return "timestamps must be in UTC"
 
-def _dec_hook(kind: type, value: Any) -> Any:
-    if kind is UtcInstant:
-        if not isinstance(value, str):
-            raise ValueError("not a plain RFC 3339 timestamp")
-        hit = _INSTANTS.get(value)
-        if hit is not None:
-            return hit
-        if not _RFC3339.fullmatch(value):
-            raise ValueError("not a plain RFC 3339 timestamp")
+    def may_round(self, raw: bytes) -> bool:
+        """Whether a timestamp in ``raw`` has more than six fractional digits, where msgspec
+        rounds and pydantic truncates: the timestamps alone are read as text (msgspec skips
+        everything else) and looked at, 1.2 us per scored mention where whole-message scans
+        (a regex, ``bytes.find`` for the UTC endings) cost 1-5 us (2026-12-03). A message
+        this cannot read is left to the pydantic path."""
         try:
-            instant = UtcInstant.fromisoformat(value).astimezone(UTC)
-        except (ValueError, OverflowError) as exc:
-            raise ValueError(str(exc)) from exc
-        if len(_INSTANTS) >= _INSTANTS_MAX:
-            _INSTANTS.clear()
-        _INSTANTS[value] = instant
-        return instant
-    raise NotImplementedError(kind)
+            texts = self._texts.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return True
+        for get in self._getters:
+            try:
+                text = get(texts)
+            except AttributeError:  # an optional nested struct that is None
+                continue
+            if text is not None and _LONG_FRACTION.search(text):
+                return True
+        return False
 
 
-_INSTANTS: dict[str, UtcInstant] = {}
-"""Timestamps parsed by ``_dec_hook``, by their text. Every event states its event time twice
-(``occurred_at`` is the mention's ``created_at``) and a busy stream has many mentions per
-second, while parsing one costs ~1.2 us (regex, ``fromisoformat``, ``astimezone``;
-2026-12-03). The parse is a pure function of the text and its results are immutable, so a
-hit is what parsing would give; only successes are kept. Cleared when full, not evicted
-one by one: the cache must stay cheaper than the parse."""
-_INSTANTS_MAX = 4096
+def _texts_struct(tree: dict[str, Any], name: str) -> Any:
+    """A struct that reads only the timestamps in ``tree`` (name -> None for a timestamp,
+    or the tree of a nested struct), as text, and skips everything else."""
+    fields = [
+        (key, (str if sub is None else _texts_struct(sub, f"{name}_{key}")) | None, None)
+        for key, sub in tree.items()
+    ]
+    return msgspec.defstruct(name, fields)
+
+
+@functools.cache
+def _timestamps(struct: Any) -> _Timestamps:
+    return _Timestamps(list(_timestamp_paths(msgspec.inspect.type_info(struct), ())))
+
+
+def _timestamp_paths(info: Any, at: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """Attribute paths of the timestamps in a mirror struct (``msgspec.inspect`` types)."""
+    mi = msgspec.inspect
+    if isinstance(info, mi.DateTimeType):
+        yield at
+    elif isinstance(info, mi.StructType):
+        for field in info.fields:
+            yield from _timestamp_paths(field.type, (*at, field.name))
+    elif isinstance(info, mi.UnionType):
+        for member in info.types:
+            yield from _timestamp_paths(member, at)
+    elif isinstance(info, mi.Metadata):
+        yield from _timestamp_paths(info.type, at)
+    elif _holds_timestamp(info):
+        raise TypeError(f"{'.'.join(at)}: timestamps inside containers are not mirrored")
+
+
+def _holds_timestamp(info: Any) -> bool:
+    mi = msgspec.inspect
+    if isinstance(info, mi.DateTimeType):
+        return True
+    inner = [getattr(info, a, None) for a in ("item_type", "key_type", "value_type", "type")]
+    inner += list(getattr(info, "item_types", ()))
+    return any(_holds_timestamp(t) for t in inner if isinstance(t, mi.Type))
 
 
 _CONSTRAINTS = {
@@ -352,7 +398,7 @@ def _mirror_type(annotation: Any, where: str, *, tz: bool = False, meta: dict[st
     if annotation is datetime:
         if not tz or meta:
             raise TypeError(f"{where}: only UtcDatetime is mirrored")
-        return UtcInstant
+        return _TIMESTAMP
     if tz:
         raise TypeError(f"{where}: a UTC validator on a non-datetime")
     if annotation in (str, int, float, bool) or origin is Literal:
