@@ -100,8 +100,11 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
         listener.stop()
 
 
+# the default model is scored on the event loop (auto); "always" takes the worker thread
+# that the transformer engines use, so both routes meet the poison
+@pytest.mark.parametrize("scoring_thread", ["auto", "always"])
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
-    kafka_settings: KafkaSettings, tmp_path: Path
+    kafka_settings: KafkaSettings, tmp_path: Path, scoring_thread: str
 ) -> None:
     raw_topic = kafka_settings.topic(MENTIONS_RAW)
     good = (DRILL / "mentions.jsonl").read_bytes().splitlines()[0]
@@ -124,7 +127,9 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     )
     producer.send(raw_topic, key=b"hospital", value=encode(longest))
     producer.flush()
-    sentiment = Service("sentiment", _env(kafka_settings), tmp_path)
+    sentiment = Service(
+        "sentiment", _env(kafka_settings, SENTIMENT_SCORING_THREAD=scoring_thread), tmp_path
+    )
     try:
         # Then a valid mention: it must still be scored after the poison.
         env = _env(kafka_settings)
@@ -160,6 +165,8 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     finally:
         sentiment.stop()
     assert "Traceback" not in sentiment.log()
+    route = "in a worker thread" if scoring_thread == "always" else "on the event loop"
+    assert f"scoring {route}" in sentiment.log()
 
 
 def test_mentions_dated_far_ahead_or_decades_back_are_dead_lettered_by_alerting(

@@ -86,3 +86,30 @@ def test_the_changelog_is_compressed_by_the_broker() -> None:
     configs = {spec.name: spec.config for spec in topic_specs()}
     assert configs[DETECTOR_CHANGELOG]["compression.type"] == "lz4"
     assert all("compression.type" not in c for n, c in configs.items() if n != DETECTOR_CHANGELOG)
+
+
+@pytest.mark.parametrize(
+    ("engine", "choice", "in_thread"),
+    [
+        ("default", "auto", False),  # ~15 ms per batch: the hand-over costs more
+        ("onnx", "auto", True),  # seconds per batch: the event loop must stay free
+        ("pipeline", "auto", True),
+        ("default", "always", True),
+        ("onnx", "never", False),
+    ],
+)
+def test_where_batches_are_scored(
+    monkeypatch: pytest.MonkeyPatch, engine: str, choice: str, in_thread: bool
+) -> None:
+    monkeypatch.setenv("SENTIMENT_ENGINE", engine)
+    monkeypatch.setenv("SENTIMENT_MODEL_PATH", "/models/x")
+    monkeypatch.setenv("SENTIMENT_SCORING_THREAD", choice)
+    assert load_settings(SentimentSettings).score_in_thread is in_thread
+
+
+def test_an_unknown_scoring_thread_choice_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTIMENT_SCORING_THREAD", "sometimes")
+    with pytest.raises(SettingsError, match="SENTIMENT_SCORING_THREAD"):
+        load_settings(SentimentSettings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -51,6 +52,7 @@ def build_app(
     state: dict[str, Scorer] = {}
     sender = KeyedSender(broker)
     committer = OffsetCommitter(log)
+    in_thread = settings.score_in_thread
     # msgspec in and out (same rules and bytes as the pydantic models: see their docstrings);
     # the replay builds the models themselves from the same Scorer.fields
     decode_received = FastDecoder(MentionReceived)
@@ -70,6 +72,12 @@ def build_app(
         )
         state["scorer"] = Scorer(model if model is not None else load_model(settings), tagger)
         log.info("Modell geladen / model loaded: %s", state["scorer"].model.model_id)
+        log.info(
+            "Bewertung %s / scoring %s (SENTIMENT_SCORING_THREAD=%s)",
+            "im Worker-Thread" if in_thread else "in der Ereignisschleife",
+            "in a worker thread" if in_thread else "on the event loop",
+            settings.scoring_thread,
+        )
         metrics.record_model("sentiment", str(state["scorer"].model.model_id), settings.engine)
         obs.mark_ready("model")
 
@@ -121,12 +129,16 @@ def build_app(
                 )
         if good:
             started = time.perf_counter()
-            scored, refused = await asyncio.to_thread(
+            score = functools.partial(
                 state["scorer"].score_or_refuse,
                 good,
                 scored_out.validate,
                 scored_out.validate_many,
             )
+            # A thread only where a batch takes long (SENTIMENT_SCORING_THREAD): with the
+            # default model the hand-over and the GIL going back and forth between the
+            # thread and the event loop cost more than the scoring itself saved the loop.
+            scored, refused = await asyncio.to_thread(score) if in_thread else score()
             metrics.record_scored(scored, time.perf_counter() - started, settings.engine)
             for i, reason in refused:
                 body, record = origin[i]
