@@ -64,7 +64,11 @@ _STOP = sorted({w for words in lang_mod._STOPWORDS.values() for w in words})
 _PIECES = st.one_of(
     st.sampled_from(_STOP),
     st.sampled_from(
-        ["http://x.y", "www.z", "Straße", "😡", "привет", "مرحبا", "こんにちは", "漢字"]
+        [
+            *("http://x.y", "www.z", "Straße", "😡", "привет", "مرحبا", "こんにちは", "漢字"),
+            # links inside runs of letters, after digits or underscores, in capitals
+            *("1http", "_www", "xhttp", "HTTPS://A.B", "wwwx", "ahttpb", "htt", "ww", "ÄHTTP"),
+        ]
     ),
     st.text(max_size=6),
 )
@@ -78,7 +82,22 @@ def test_the_guess_equals_the_plain_counting(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "die der the", "und and", "é" * 401 + "привет", "ß", "123 456", "ich bin da 😡"],
+    [
+        "",
+        " ",
+        "die der the",
+        "und and",
+        "é" * 401 + "привет",
+        "ß",
+        "123 456",
+        "ich bin da 😡",
+        "😡 " * 150 + "привет мир",  # emoji first: the script count must still run
+        "the und " * 40,  # past the word limit
+        "i i i w w w nie",  # a tie broken by dict order
+        "http https www wwwde die",
+        # a link's run after a digit is no word: it must not count towards the word limit
+        "1http " * 40 + "the " * 30 + "die " * 45,
+    ],
 )
 def test_edge_cases_equal_the_plain_counting(text: str) -> None:
     assert guess_language(text) == reference(text)
