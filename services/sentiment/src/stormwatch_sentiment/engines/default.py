@@ -153,12 +153,10 @@ class HashedLinearModel:
 
     def predict(self, texts: Sequence[str]) -> list[Sentiment]:
         probs = self.probabilities([t if isinstance(t, str) else "" for t in texts])
-        best = probs.argmax(axis=1)
         labels = self.labels
+        # plain ints and floats from ``tolist``, one ``dict(zip())`` per text: 2.4 -> 0.9 us
+        # per text against iterating numpy scalars with a comprehension (2026-12-03)
         return [
-            Sentiment(
-                label=labels[int(b)],
-                scores={lab: float(p) for lab, p in zip(labels, row, strict=True)},
-            )
-            for b, row in zip(best, probs.tolist(), strict=True)
+            Sentiment(labels[b], dict(zip(labels, row, strict=True)))
+            for b, row in zip(probs.argmax(axis=1).tolist(), probs.tolist(), strict=True)
         ]
