@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import operator
 import re
@@ -214,6 +213,7 @@ _TIMESTAMP = Annotated[datetime, msgspec.Meta(tz=True)]
 result (``_Timestamps``)."""
 
 _LONG_FRACTION = re.compile(r"\.[0-9]{7}")
+"""Seven fractional digits in a timestamp's text: where msgspec would round."""
 
 
 class _Timestamps:
@@ -234,8 +234,20 @@ class _Timestamps:
             node[path[-1]] = None
         self._texts = msgspec.json.Decoder(_texts_struct(tree, "TimestampTexts"))
 
+    def _values(self, obj: Any) -> Iterator[tuple[str, Any]]:
+        """(path, value) of each timestamp that is there (not None, not in a None struct)."""
+        for path, get in zip(self.paths, self._getters, strict=True):
+            try:
+                value = get(obj)
+            except AttributeError:  # an optional nested struct that is None
+                continue
+            if value is not None:
+                yield path, value
+
     def in_utc(self, event: Any) -> bool:
-        """msgspec keeps a stated offset (``+01:00``), pydantic's ``_utc`` converts it."""
+        """msgspec keeps a stated offset (``+01:00``), pydantic's ``_utc`` converts it.
+
+        Spelled out instead of ``all()`` over ``_values``: 0.2 against 1-2 us per event."""
         for get in self._getters:
             try:
                 value = get(event)
@@ -246,11 +258,9 @@ class _Timestamps:
         return True
 
     def refusal(self, event: Any) -> str:
-        for path, get in zip(self.paths, self._getters, strict=True):
-            with contextlib.suppress(AttributeError):
-                value = get(event)
-                if value is not None and value.tzinfo is not UTC:
-                    return f"{path}: timestamp must be in UTC, got offset {value.utcoffset()}"
+        for path, value in self._values(event):
+            if value.tzinfo is not UTC:
+                return f"{path}: timestamp must be in UTC, got offset {value.utcoffset()}"
         return "timestamps must be in UTC"
 
     def may_round(self, raw: bytes) -> bool:
@@ -263,10 +273,10 @@ class _Timestamps:
             texts = self._texts.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return True
-        for get in self._getters:
+        for get in self._getters:  # spelled out, as in ``in_utc``
             try:
                 text = get(texts)
-            except AttributeError:  # an optional nested struct that is None
+            except AttributeError:
                 continue
             if text is not None and _LONG_FRACTION.search(text):
                 return True
