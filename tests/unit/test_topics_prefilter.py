@@ -15,14 +15,18 @@ from stormwatch_sentiment.domain.topics import TOPICS, TopicTagger, _lower_patte
     [
         ("hygien", {"hygien"}),
         (r"\bmrsa\b", {"mrsa"}),
-        (r"\bmou?ld\b", {"mo"}),  # "mo" and "ld" tie; the first wins
+        (r"\bmou?ld\b", {"mould", "mold"}),  # an optional letter: the run both ways
+        ("ab?c?d", {"abcd", "abd", "acd", "ad"}),
+        ("a?bc", {"abc", "bc"}),
+        ("a?", None),  # one spelling is empty: no needle
+        ("x?y?z?w?v", {"v"}),  # past eight spellings the run ends
+        ("(mo)u?ld", {"mo"}),  # a group ends the run: "mo" against "uld"/"ld", the first wins
         (r"falsch\w*\s+(?:diagnos|operiert)", {"diagnos", "operiert"}),  # longest shortest
         (r"(?:yelled|shouted|screamed)\s+at", {"yelled", "shouted", "screamed"}),
         (r"\bop[- ]?fehler", {"fehler"}),
         (r"(?:ab)+c", {"ab"}),
         ("a|b", None),  # the parser turns it into a class
         ("(?:abc|d?)x", {"x"}),  # a branch that can be empty gives nothing
-        ("a?", None),
         (r"\d{3}", None),
         ("(?i)gestorben", None),  # case-folding matches more than the lower-cased text shows
         ("tod(?i:es)", {"tod"}),

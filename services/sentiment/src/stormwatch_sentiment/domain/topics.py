@@ -309,16 +309,35 @@ def _needles(pattern: str) -> frozenset[str] | None:
 
 def _sequence_needles(items: Any, parser: Any) -> frozenset[str] | None:
     candidates: list[frozenset[str]] = []
-    run = ""
+    runs = [""]  # the spellings of the current run of literals (an optional letter: two)
+
+    def flush() -> None:
+        # every match spells the run one of these ways, contiguously: a needle set, unless
+        # one way is empty (then a match may hold no literal of it)
+        if all(runs):
+            candidates.append(frozenset(runs))
+        runs[:] = [""]
+
     for op, arg in items:
         if op is parser.LITERAL:
-            run += chr(arg)
+            runs[:] = [r + chr(arg) for r in runs]
             continue
         if op is parser.AT:
             continue
-        if run:
-            candidates.append(frozenset((run,)))
-            run = ""
+        if (
+            op is parser.MAX_REPEAT
+            and arg[0] == 0
+            and arg[1] == 1
+            and len(arg[2]) == 1
+            and arg[2][0][0] is parser.LITERAL
+            and 2 * len(runs) <= _MAX_SPELLINGS
+        ):
+            # ``u?`` in ``mou?ld``: the run goes on both ways (``mould``, ``mold``) instead
+            # of ending in a two-letter needle that a quarter of all texts contain
+            letter = chr(arg[2][0][1])
+            runs[:] = [*(r + letter for r in runs), *runs]
+            continue
+        flush()
         found: frozenset[str] | None = None
         if op is parser.SUBPATTERN:
             if not arg[1] & re.IGNORECASE:  # a ``(?i:...)`` group gives nothing, as above
@@ -333,11 +352,14 @@ def _sequence_needles(items: Any, parser: Any) -> frozenset[str] | None:
                 found = _sequence_needles(body, parser)
         if found:
             candidates.append(found)
-    if run:
-        candidates.append(frozenset((run,)))
+    flush()
     if not candidates:
         return None
     return max(candidates, key=lambda c: (min(len(n) for n in c), -len(c)))
+
+
+_MAX_SPELLINGS = 8
+"""At most this many spellings of one run (three optional letters); more end the run."""
 
 
 def _lower_pattern(pattern: str) -> str:
