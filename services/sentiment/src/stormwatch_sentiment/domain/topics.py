@@ -291,7 +291,8 @@ def _needles(pattern: str) -> frozenset[str] | None:
     """Literals of which every match of ``pattern`` contains at least one; None if unknown.
 
     Read from the regex parser's tree: a run of top-level literals is one needle (``\\b`` and
-    other zero-width assertions do not break it); a group, or a repeat of at least once,
+    other zero-width assertions do not break it; an optional single letter continues it both
+    ways, up to ``_MAX_SPELLINGS`` spellings); a group, or a repeat of at least once,
     gives its body's needles; an alternation gives the union of its branches' needles, if
     every branch has some. Of the candidates the one whose shortest needle is longest wins
     (the most selective). Classes, wildcards, optional parts and lookarounds give nothing,
