@@ -24,7 +24,7 @@ class AlertingSettings(BaseSettings):
         le=300,
         description="While mentions keep coming, write detector states to the changelog "
         "and commit the consumer offset every this many seconds (the work a crash redoes); "
-        "once the input pauses for a quarter of a second they are written at once. Alerts "
+        "once the input pauses for a tenth of a second they are written at once. Alerts "
         "never wait for it.",
     )
     max_future_s: float = Field(
