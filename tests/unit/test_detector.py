@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stormwatch_alerting.domain.detector import Detector, DetectorConfig, preset
-from stormwatch_alerting.domain.types import Observation, Transition
+from stormwatch_alerting.domain.types import OBSERVATION_FIELDS, Observation, Transition
 
 from tests.support.detector import interpreted_detector_module, run, run_with_restore
 
@@ -465,3 +465,28 @@ def test_a_live_snapshot_is_the_snapshot_without_the_copies() -> None:
     for o in obs[len(obs) // 2 :]:
         det.observe(o)
     assert json.dumps(copied) == frozen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_quoted_post_is_quotable_and_most_mentions_are_not(seed: int) -> None:
+    """The service keeps texts only where ``quotable`` says so; a top post outside it would
+    reach the crisis team without its text."""
+    rng = random.Random(seed)
+    storm = []
+    for o in burst("firestorm", EPISODE_AT, 2.0, 80.0, seed=seed):
+        # soft negativity across the threshold, and crisis topics lifting mild posts
+        fields = {f: getattr(o, f) for f in OBSERVATION_FIELDS}
+        fields["negative"] = rng.uniform(0.3, 0.95)
+        fields["topics"] = o.topics if rng.random() < 0.5 else ()
+        storm.append(Observation(**fields))
+    obs = background(seed, 7) + storm
+    det = Detector()
+    quoted: set[str] = set()
+    for o in sorted(obs, key=lambda o: o.at):
+        for t in det.observe(o):
+            quoted.update(str(p["mention_id"]) for p in t.evidence["top_posts"])
+    quotable = {o.mention_id for o in obs if det.quotable(o)}
+    assert quoted and quoted <= quotable
+    lifted = [o for o in storm if o.topics and o.negative < 0.5]
+    assert lifted and all(det.quotable(o) for o in lifted)  # the topic floor counts
+    assert len(quotable) < len(obs) / 3  # the regulars' ordinary posts are not kept

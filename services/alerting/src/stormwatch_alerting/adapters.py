@@ -46,6 +46,7 @@ class RecentPosts:
     The detector keeps only ids (its state is persisted and must stay small and free of
     post texts); the texts live here, in memory only, bounded, and are attached to the
     alert event for email and the crisis room. SMS and chat renderers never use them.
+    The service adds only the mentions the detector may quote (``Detector.quotable``).
     """
 
     def __init__(self, capacity: int = 20_000, max_chars: int = 280) -> None:

@@ -161,7 +161,8 @@ def build_app(
             ):
                 continue
             obs = observation(event)
-            recent_posts.add(event)
+            if detector.quotable(obs):
+                recent_posts.add(event)
             figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
             transitions = detector.observe(obs)
             store.mark(obs.target_id, record.partition, record.offset)

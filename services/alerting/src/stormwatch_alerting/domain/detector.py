@@ -495,6 +495,20 @@ class Detector:
                         out.append(tr)
         return out
 
+    def quotable(self, obs: Observation) -> bool:
+        """Whether ``obs`` can become one of an alert's top posts.
+
+        Only a mention negative enough to count its author as negative enters a bucket's
+        top posts (``observe``), so the service keeps the texts of these alone
+        (``RecentPosts``): its bounded memory then lasts for the posts an alert may quote,
+        not for the latest mentions of every kind, which under load replaced a text within
+        seconds of its arrival.
+        """
+        e = obs.negative
+        if obs.topics and e < self._topic_floor:
+            e = self._topic_floor
+        return e >= self._hard
+
     def _hot(self, st: _Target, b: int, bk: _Bucket) -> bool:
         """Whether the arrival's bucket already runs above its full expectation.
 
