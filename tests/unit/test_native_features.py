@@ -132,17 +132,20 @@ def test_random_texts_get_the_same_sums_bit_for_bit(seed: int, n: int) -> None:
     ids=["v2-shape", "no-bigrams", "within-words", "bigrams-only-chars", "no-chars"],
 )
 @pytest.mark.parametrize("with_lexicon", [True, False], ids=["lexicon", "no-lexicon"])
-def test_other_specs_get_the_same_sums_bit_for_bit(spec: HashSpec, with_lexicon: bool) -> None:
+@pytest.mark.parametrize("heads", [2, 1], ids=["two-heads", "one-head"])  # C: 6 or any width
+def test_other_specs_get_the_same_sums_bit_for_bit(
+    spec: HashSpec, with_lexicon: bool, heads: int
+) -> None:
     _require_build()
     rng = np.random.default_rng(spec.bits)
-    width = 6
+    width = 3 * heads
     weights = rng.normal(size=(1 << spec.bits, width)).astype(np.float32)
     lexicon = Lexicon(
         {"gut": 0.9, "schlecht": -0.7, "ärger": -0.2, "😡": -1.0, "katastrophal": -0.5, "e": 0.3}
     )
     model = HashedLinearModel(
         weights, np.zeros(width, np.float32), ["negative", "neutral", "positive"], spec,
-        "test", lexicon if with_lexicon else None, heads=2,
+        "test", lexicon if with_lexicon else None, heads=heads,
     )  # fmt: skip
     _assert_bit_equal(model, _random_texts(spec.bits, 300) + _tweets()[:300])
 

@@ -441,18 +441,42 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
         for (int c = 0; c < width; c++) {
             acc[c] = 0.0;
         }
-        for (int64_t f = 0; f < nf; f++) {
-            /* The rows are scattered over a table far larger than the caches; asking for
-             * the row 16 features ahead halved this loop (11 -> 6 us per tweet, measured
-             * 2026-12-02). A prefetch changes no result. */
-            if (f + SW_PREFETCH < nf) {
-                __builtin_prefetch(weights + feat_bucket[f + SW_PREFETCH] * (int64_t)width);
+        if (width == 6) {
+            /* The default model (two heads of three classes): the same products and sums
+             * in the same order, in six registers, which the compiler turns into vector
+             * operations. With ``acc`` in memory every add waited for the store of the
+             * previous feature's add to the same slot. Features and sums of a bench tweet:
+             * 8.3 -> 7.1 us (medians of six alternated passes, identical sums, 2026-12-03);
+             * the row loads are now the larger part of this loop. */
+            double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0, a5 = 0.0;
+            for (int64_t f = 0; f < nf; f++) {
+                if (f + SW_PREFETCH < nf) {
+                    __builtin_prefetch(weights + feat_bucket[f + SW_PREFETCH] * 6);
+                }
+                const float *row = weights + feat_bucket[f] * 6;
+                float v = scale[feat_block[f]];
+                a0 += (double)(row[0] * v);
+                a1 += (double)(row[1] * v);
+                a2 += (double)(row[2] * v);
+                a3 += (double)(row[3] * v);
+                a4 += (double)(row[4] * v);
+                a5 += (double)(row[5] * v);
             }
-            const float *row = weights + feat_bucket[f] * (int64_t)width;
-            float v = scale[feat_block[f]];
-            for (int c = 0; c < width; c++) {
-                float product = row[c] * v;
-                acc[c] += (double)product;
+            acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5;
+        } else {
+            for (int64_t f = 0; f < nf; f++) {
+                /* The rows are scattered over a table far larger than the caches; asking
+                 * for the row 16 features ahead halved this loop (11 -> 6 us per tweet,
+                 * measured 2026-12-02). A prefetch changes no result. */
+                if (f + SW_PREFETCH < nf) {
+                    __builtin_prefetch(weights + feat_bucket[f + SW_PREFETCH] * (int64_t)width);
+                }
+                const float *row = weights + feat_bucket[f] * (int64_t)width;
+                float v = scale[feat_block[f]];
+                for (int c = 0; c < width; c++) {
+                    float product = row[c] * v;
+                    acc[c] += (double)product;
+                }
             }
         }
         for (int c = 0; c < width; c++) {
