@@ -15,6 +15,11 @@ runs them):
   pass-through FastStream apps with the services' batch settings that do no work (copy the
   bytes, commit). The ceiling of Kafka + client + framework on this machine; measured in the
   same run so both see the same load.
+- Both are measured ``PAIRS`` times, relay and pipeline alternated; the keys above are the
+  medians, ``pipeline_relay_ratio`` the median of the pairs' own ratios, and the ``*_pairs``
+  and ``pipeline_relay_ratios`` lists give every pair. The CPU figures are medians as well,
+  the peak RSS the highest of all pairs; the backpressure and latency figures come from the
+  first pair.
 - ``alert_latency_p99_s``: after the burst has drained, ``STORMS`` targets, one after the
   other, get a storm of negative mentions from new authors in one five-minute bucket with
   timestamps a few minutes old, then a mention that closes the bucket; the time from
@@ -71,6 +76,10 @@ BUCKET_S = 300
 STORMS = 20
 STORM_SIZE = 40
 PARTITIONS = 6
+PAIRS = int(os.environ.get("BENCH_PIPELINE_PAIRS", "3"))
+"""Relay and pipeline phases are run this many times each, alternated; the figures are the
+medians. One phase lasts seconds, and this host's speed moves by 20-30 % from one minute to
+the next: a single pair's ratio went from 0.42 to 0.57 on the same code (2026-12-03)."""
 
 _FALLBACK_TEXTS = [
     "Danke an das ganze Team, ich habe mich gut aufgehoben gefühlt.",
@@ -599,6 +608,7 @@ async def run_pipeline(
     scenario: Path,
     storm_bucket: int,
     log_dir: Path,
+    latency: bool = True,
 ) -> dict[str, Any]:
     from stormwatch_shared.topics import MENTIONS_RAW, MENTIONS_SCORED
 
@@ -626,7 +636,7 @@ async def run_pipeline(
                     list(procs.values()),
                     [(f"{prefix}sentiment", raw), (f"{prefix}alerting", scored)],
                 )
-                latencies = await alert_latencies(kafka, raw, storms, mail)
+                latencies = await alert_latencies(kafka, raw, storms, mail) if latency else {}
             rss = {f"peak_rss_mb_{n}": p.peak_rss_mb() for n, p in procs.items()}
         finally:
             for p in procs.values():
@@ -652,6 +662,18 @@ def run_listener(bootstrap: str, scenario: Path, events: int, log_dir: Path) -> 
     return {"seconds": seconds, "per_s": events / seconds, "peak_rss_mb": peak}
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _across(runs: list[dict[str, Any]], key: str, how: Any) -> float | None:
+    """``how`` (max, median) of one figure over the pairs that have it, or None."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return round(how(values), 1) if values else None
+
+
 def _p99(values: list[float]) -> float:
     import numpy as np
 
@@ -674,18 +696,44 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         if len(payloads) < mentions + N_WARMUP:
             raise RuntimeError(f"scenario gave {len(payloads)} events, need {mentions + N_WARMUP}")
         warmup, timed = payloads[:N_WARMUP], payloads[N_WARMUP : N_WARMUP + mentions]
+        pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
         with broker() as bootstrap:
-            relay = asyncio.run(run_relay(bootstrap, warmup, timed, work / "logs-relay"))
-            pipe = asyncio.run(
-                run_pipeline(bootstrap, warmup, timed, scenario, storm_bucket, work / "logs-pipe")
-            )
+            for i in range(PAIRS):
+
+                def relay_phase(i: int = i) -> dict[str, Any]:
+                    return asyncio.run(run_relay(bootstrap, warmup, timed, work / f"logs-relay{i}"))
+
+                def pipeline_phase(i: int = i) -> dict[str, Any]:
+                    return asyncio.run(
+                        run_pipeline(
+                            bootstrap,
+                            warmup,
+                            timed,
+                            scenario,
+                            storm_bucket,
+                            work / f"logs-pipe{i}",
+                            latency=i == 0,  # once: it needs the services, not a fresh burst
+                        )
+                    )
+
+                # relay first in odd pairs, pipeline first in even ones (ABBA): a host that
+                # speeds up or slows down over the run favours neither side
+                if i % 2 == 0:
+                    relay = relay_phase()
+                    pipe = pipeline_phase()
+                else:
+                    pipe = pipeline_phase()
+                    relay = relay_phase()
+                pairs.append((relay, pipe))
             lst = (
                 run_listener(bootstrap, scenario, len(payloads), work / "logs-listener")
                 if listener
                 else None
             )
+    relay, pipe = pairs[0]
     lat = sorted(pipe["latencies"].values())
     burst = pipe["burst"]
+    ratios = [p["burst"]["per_s"] / r["per_s"] for r, p in pairs]
     result: dict[str, Any] = {
         "pipeline_mentions": mentions,
         "pipeline_targets": N_TARGETS,
@@ -696,9 +744,14 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         # once compared them by mistake).
         "pipeline_texts": "dev-set tweets" if SHARED_SENTIMENT.is_dir() else "built-in fallback",
         "pipeline_compression": KafkaSettings().compression,  # what every producer here used
-        "pipeline_mentions_per_s": round(burst["per_s"]),
-        "relay_mentions_per_s": round(relay["per_s"]),
-        "pipeline_relay_ratio": round(burst["per_s"] / relay["per_s"], 3),
+        "pipeline_pairs": len(pairs),
+        "pipeline_mentions_per_s": round(_median([p["burst"]["per_s"] for _, p in pairs])),
+        "relay_mentions_per_s": round(_median([r["per_s"] for r, _ in pairs])),
+        "pipeline_relay_ratio": round(_median(ratios), 3),
+        "pipeline_relay_ratio_min": round(min(ratios), 3),
+        "pipeline_relay_ratios": [round(x, 3) for x in ratios],
+        "pipeline_mentions_per_s_pairs": [round(p["burst"]["per_s"]) for _, p in pairs],
+        "relay_mentions_per_s_pairs": [round(r["per_s"]) for r, _ in pairs],
         "pipeline_publish_mentions_per_s": round(mentions / burst["publish_seconds"]),
         "pipeline_encode_mentions_per_s": round(len(payloads) / encode_s),
         "backpressure_burst_mentions": mentions,
@@ -710,9 +763,19 @@ def run(mentions: int = N_TIMED, listener: bool = True) -> dict[str, Any]:
         "alert_latency_p50_s": round(lat[len(lat) // 2], 3) if lat else None,
         "alert_latency_p99_s": round(_p99(lat), 3) if lat else None,
         "alert_latency_max_s": round(lat[-1], 3) if lat else None,
-        **pipe["rss"],
-        **{f"cpu_us_per_mention_{k}": v for k, v in burst["cpu_us_per_mention"].items()},
-        **{f"relay_cpu_us_per_mention_{k}": v for k, v in relay["cpu_us_per_mention"].items()},
+        **{k: _across([p["rss"] for _, p in pairs], k, max) for k in pipe["rss"]},
+        **{
+            f"cpu_us_per_mention_{k}": _across(
+                [p["burst"]["cpu_us_per_mention"] for _, p in pairs], k, _median
+            )
+            for k in burst["cpu_us_per_mention"]
+        },
+        **{
+            f"relay_cpu_us_per_mention_{k}": _across(
+                [r["cpu_us_per_mention"] for r, _ in pairs], k, _median
+            )
+            for k in relay["cpu_us_per_mention"]
+        },
     }
     if lst is not None:
         result["listener_replay_mentions_per_s"] = round(lst["per_s"])
