@@ -362,6 +362,26 @@ def test_a_stream_state_of_other_window_lengths_is_refused_whole() -> None:
     assert stream.to_dict() == before
 
 
+def test_a_profile_of_another_length_is_refused_whole() -> None:
+    """Hour-of-day and hour-of-week profiles have 24 and 168 cells; a state with other
+    lengths is refused before anything changes, not at the first update that reads it."""
+    from stormwatch_alerting.domain.baseline import BaselineParams, SeasonalBaseline
+
+    base = SeasonalBaseline(BaselineParams())
+    for k in range(30):
+        base.update(T0 + k * 300.0, float(k % 4), 100.0)
+    before = base.to_dict()
+    for key, n in (("day_c", 23), ("week_e", 169)):
+        broken = {**before, key: [1.0] * n, "level_num": 99.0}
+        with pytest.raises(ValueError, match="per profile"):
+            base.load(broken)
+        assert base.to_dict() == before
+    restored = SeasonalBaseline(BaselineParams())
+    restored.load(before)
+    assert restored.to_dict() == before
+    assert restored.expected(T0 + 7 * 3600.0) == base.expected(T0 + 7 * 3600.0)
+
+
 def test_a_stream_restored_from_its_dict_continues_bit_for_bit() -> None:
     from stormwatch_alerting.domain.baseline import BaselineParams, EvidenceStream
 
