@@ -3,6 +3,7 @@ duplicates. Nothing may be lost, nothing counted twice, no alert lost or doubled
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -318,3 +319,4 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         for service in services:
             service.stop()
         subprocess.run([str(KAFKA_SH), "stop", str(data)], check=False)
+        shutil.rmtree(data, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -37,6 +38,11 @@ def local_kafka() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(KAFKA_SH), "stop", str(data)], check=False)
+        # its logs hold every topic the session wrote (hundreds of MB): kept only on request
+        if os.environ.get("STORMWATCH_KEEP_KAFKA_DATA"):
+            print(f"Kafka data kept in {data}")
+        else:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def unique_prefix() -> str:
