@@ -39,7 +39,9 @@ start() {
     "$here/server.properties.template" > "$dir/server.properties"
   local cp="$lib/*"
   export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}"
+  # the collector's pauses go to gc.log: a stalled broker is then told from a stalled host
   local jvm=(java $KAFKA_HEAP_OPTS -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
+             "-Xlog:gc:file=$dir/gc.log:uptime:filecount=2,filesize=5m"
              -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$cp")
   if [ ! -f "$dir/logs/meta.properties" ]; then
     "${jvm[@]}" kafka.tools.StorageTool format --standalone \
