@@ -419,9 +419,7 @@ class Detector:
             bk.u += 1
             if fresh:
                 bk.new_u += 1
-        e = obs.negative
-        if obs.topics and e < self._topic_floor:
-            e = self._topic_floor
+        e = self._negativity(obs)
         if obs.label == _NEGATIVE or e >= self._hard:
             bk.neg += 1
         last_neg = st.last_neg
@@ -504,10 +502,15 @@ class Detector:
         not for the latest mentions of every kind, which under load replaced a text within
         seconds of its arrival.
         """
+        return self._negativity(obs) >= self._hard
+
+    def _negativity(self, obs: Observation) -> float:
+        """The negative evidence a mention carries: its p(negative), at least the topic
+        floor when it is tagged with a crisis topic."""
         e = obs.negative
         if obs.topics and e < self._topic_floor:
             e = self._topic_floor
-        return e >= self._hard
+        return e
 
     def _hot(self, st: _Target, b: int, bk: _Bucket) -> bool:
         """Whether the arrival's bucket already runs above its full expectation.
