@@ -3,7 +3,6 @@ duplicates. Nothing may be lost, nothing counted twice, no alert lost or doubled
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,7 +22,14 @@ from stormwatch_shared.topics import ALERTS, MENTIONS_RAW, MENTIONS_SCORED, dlq
 from stormwatch_cli.replay import replay
 from stormwatch_cli.report import AlertReport
 from tests.conftest import DRILL
-from tests.support.kafka_local import KAFKA_SH, end_offset_total, free_port, group_lag, read_all
+from tests.support.kafka_local import (
+    KAFKA_SH,
+    end_offset_total,
+    free_port,
+    group_lag,
+    read_all,
+    remove_kafka_data,
+)
 from tests.support.processes import Service, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
@@ -319,4 +325,4 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         for service in services:
             service.stop()
         subprocess.run([str(KAFKA_SH), "stop", str(data)], check=False)
-        shutil.rmtree(data, ignore_errors=True)
+        remove_kafka_data(data)

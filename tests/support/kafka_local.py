@@ -38,11 +38,16 @@ def local_kafka() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(KAFKA_SH), "stop", str(data)], check=False)
-        # its logs hold every topic the session wrote (hundreds of MB): kept only on request
-        if os.environ.get("STORMWATCH_KEEP_KAFKA_DATA"):
-            print(f"Kafka data kept in {data}")
-        else:
-            shutil.rmtree(data, ignore_errors=True)
+        remove_kafka_data(data)
+
+
+def remove_kafka_data(data: Path) -> None:
+    """A stopped test broker's directory: its logs hold every topic the session wrote
+    (hundreds of MB), so it is kept only on request (``STORMWATCH_KEEP_KAFKA_DATA``)."""
+    if os.environ.get("STORMWATCH_KEEP_KAFKA_DATA"):
+        print(f"Kafka data kept in {data}")
+    else:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def unique_prefix() -> str:
