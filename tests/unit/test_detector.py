@@ -510,3 +510,31 @@ def test_every_quoted_post_is_quotable_and_most_mentions_are_not(seed: int) -> N
     lifted = [o for o in storm if o.topics and o.negative < 0.5]
     assert lifted and all(det.quotable(o) for o in lifted)  # the topic floor counts
     assert len(quotable) < len(obs) / 3  # the regulars' ordinary posts are not kept
+
+
+@pytest.mark.parametrize(
+    ("first", "opening", "later", "counted"),
+    [
+        (0.7, 0.0, 0.5, 0.5),  # the window gone by must not cap the new one
+        (0.7, 0.2, 0.5, 0.5),  # 0.2 counted, then 0.3 more
+        (0.3, 0.0, 0.0, 0.0),
+    ],
+)
+def test_an_authors_negativity_starts_again_in_a_new_gate_window(
+    first: float, opening: float, later: float, counted: float
+) -> None:
+    """An author adds their highest negativity once per gate window: a window opened by a
+    post of no negativity at all starts from 0, not from the highest of the window before."""
+    det = Detector(preset("normal"))
+    cfg = det.config
+    start = T0 // cfg.bucket_s * cfg.bucket_s
+    gone = start + cfg.gate_window_buckets * cfg.bucket_s + cfg.bucket_s
+
+    def post(at: float, i: int, negative: float) -> Observation:
+        return Observation("t", at, f"m{i}", "a1", 10, negative, "neutral")
+
+    det.observe(post(start + 10, 1, first))
+    det.observe(post(gone + 10, 2, opening))
+    det.observe(post(gone + 20, 3, later))
+    (bucket,) = [b for _k, b in det.snapshot("t")["open"]]
+    assert bucket[7] == pytest.approx(counted)  # ``ys``: the bucket's soft negative evidence

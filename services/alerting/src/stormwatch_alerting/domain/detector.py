@@ -429,6 +429,10 @@ class Detector:
                 del last_neg[a]  # in order of last count, as ``last_cnt``
             last_neg[a] = b
             done = 0.0
+            if e <= 0.0:
+                # a new gate window opened by a mention of no negativity: the author's
+                # highest so far is now 0, not what they reached in the window gone by
+                st.neg_e[a] = 0.0
         else:
             done = st.neg_e.get(a, 0.0)
         if e > done:
