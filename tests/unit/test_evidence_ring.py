@@ -83,3 +83,23 @@ def test_peek_drops_the_oldest_buckets_the_open_ones_push_out(k: int) -> None:
     kept = [float(i) for i in range(10)][-(4 - k) :] if k < 4 else []
     assert test.observed == pytest.approx(sum(kept) + 20.0 * k)
     assert test.expected == pytest.approx(len(kept) + k)
+
+
+@settings(max_examples=80, deadline=None)
+@given(scales=st.sampled_from(SCALES), pushed=pairs, every=st.integers(2, 5))
+def test_each_close_resolves_alike_whether_or_not_earlier_ones_were_read(
+    scales: tuple[int, ...], pushed: list[tuple[float, float]], every: int
+) -> None:
+    """A stream keeps one pending test, reset by every close: a result read late (before the
+    next close) is the one read at once, and reading it changes nothing that follows."""
+    eager, lazy = _stream(scales), _stream(scales)
+    for n, (x, m) in enumerate(pushed):
+        now = eager.push_deferred(x, m, learn=True).resolve()
+        pending = lazy.push_deferred(x, m, learn=True)
+        assert pending.bound() >= now.score - 1e-9
+        if now.score > 0.0:
+            assert now.observed > now.expected
+        if n % every == 0:
+            assert pending.resolve() == now
+            assert pending.resolve() is pending.resolve()  # computed once per close
+    assert lazy.to_dict() == eager.to_dict()

@@ -210,7 +210,7 @@ class _Scale:
     where a ``list[float]`` per quantity boxed and type-checked every value it held: those
     lists were most of a quiet target's bucket close (py-spy --native, 2026-12-03)."""
 
-    __slots__ = ("disp_a", "disp_d", "i", "phi", "s", "sum_m", "sum_x")
+    __slots__ = ("cand", "cand_r", "disp_a", "disp_d", "i", "phi", "s", "sum_m", "sum_x")
 
     def __init__(self, i: int, s: int) -> None:
         self.i = i
@@ -220,6 +220,10 @@ class _Scale:
         self.disp_a = 0.0
         self.disp_d = 0.0
         self.phi = 0.0
+        # whether the last close left this window above its expectation (a candidate for
+        # the test), and the NB size it is then judged with: the dispersion before it learnt
+        self.cand = False
+        self.cand_r = 0.0
 
 
 class EvidenceStream:
@@ -237,6 +241,7 @@ class EvidenceStream:
         "_block_x",
         "_lam_disp",
         "_log_n",
+        "_pending",
         "_prior_w",
         "_ring",
         "_ring_cap",
@@ -273,6 +278,7 @@ class EvidenceStream:
         # times per close: kept computed (same formula, so the same floats)
         for sc in self._scales:
             sc.phi = self._dispersion(sc)
+        self._pending = PendingTest(self._scales, p.scales, self._log_n)
 
     def _dispersion(self, sc: _Scale) -> float:
         p = self.p
@@ -317,7 +323,6 @@ class EvidenceStream:
         # this bucket: one pass does both)
         n_before = self._ring_n
         n_now = n_before + 1
-        cands: list[tuple[int, float, float, float]] = []
         for sc in scales:
             s = sc.s
             sx = sc.sum_x + x
@@ -331,10 +336,12 @@ class EvidenceStream:
                 sm -= out.b
             sc.sum_x = sx
             sc.sum_m = sm
+            sc.cand = False
             if n_now >= s and sm > 0.0:
                 ph = sc.phi
                 if sx > sm:
-                    cands.append((sc.i, sx, sm, 1.0 / ph))  # rounded where resolved
+                    sc.cand = True  # its sum is rounded where resolved
+                    sc.cand_r = 1.0 / ph
                 if learn:
                     lim = sm + wz * math.sqrt(sm + ph * sm * sm) + 1.0
                     cx = sx if sx < lim else lim
@@ -365,10 +372,9 @@ class EvidenceStream:
                     step = p.cusum_step_cap
                 c = self.cusum + step
                 self.cusum = 0.0 if c < 0.0 else (c if c < p.cusum_cap else p.cusum_cap)
-        first = scales[0]
-        return PendingTest(
-            cands, first.sum_x, first.sum_m, n_now, p.scales, self._log_n, self.cusum
-        )
+        pending = self._pending
+        pending.reset(n_now, self.cusum)
+        return pending
 
     def peek(self, extra: list[tuple[float, float]], floor: float = 0.0) -> WindowTest:
         """The window tests as if the still-open buckets ``extra`` closed now; no state changes.
@@ -471,37 +477,36 @@ class EvidenceStream:
 
 
 class PendingTest:
-    """The window tests of one close, with their tail probabilities not yet computed.
+    """The window tests of the latest close of one stream, with their tail probabilities not
+    yet computed.
 
     A quiet target closes a bucket every five minutes and nobody reads most of those scores:
     the caller only needs to know that they stay below a threshold, which ``bound`` tells
     from three ``lgamma`` calls per window. ``resolve`` gives exactly the ``WindowTest``
-    that ``push`` returns, whenever it is asked for, because it keeps the inputs of the
-    close (window sums, dispersion and CUSUM as they were then). The sums kept are those of
-    the candidates and of the first window, the only ones a result can show.
+    that ``push`` returns, whenever it is asked for before the stream's next close: it reads
+    the windows' sums and the sizes they are judged with, which only a close changes.
+
+    One per stream, reset by each close: a new object, its candidate list and a tuple of
+    boxed floats per candidate were a fifth of a quiet target's close (allocation, freeing
+    and the collector; ``perf``, 2026-12-03). Whoever needs a close's result after the next
+    close must ``resolve`` it first (the detector keeps only the latest, ``_Target.test``).
     """
 
-    __slots__ = ("_cands", "_done", "_log_n", "_n_now", "_scales", "_sum_m", "_sum_x", "cusum")
+    __slots__ = ("_done", "_log_n", "_n_now", "_scales", "_windows", "cusum")
 
-    def __init__(
-        self,
-        cands: list[tuple[int, float, float, float]],
-        sum_x: float,
-        sum_m: float,
-        n_now: int,
-        scales: tuple[int, ...],
-        log_n: float,
-        cusum: float,
-    ) -> None:
-        self._cands = cands
-        self._sum_x = sum_x
-        self._sum_m = sum_m
-        self._n_now = n_now
+    def __init__(self, windows: tuple[_Scale, ...], scales: tuple[int, ...], log_n: float) -> None:
+        self._windows = windows
         self._scales = scales
         self._log_n = log_n
-        self.cusum = cusum
+        self._n_now = 0
+        self.cusum = 0.0
         """CUSUM statistic in nats, as ``EvidenceStream.cusum`` was at the close."""
         self._done: WindowTest | None = None
+
+    def reset(self, n_now: int, cusum: float) -> None:
+        self._n_now = n_now
+        self.cusum = cusum
+        self._done = None
 
     def bound(self) -> float:
         """An upper bound of the resolved ``score`` (corrected, log10 units).
@@ -511,23 +516,27 @@ class PendingTest:
         rounding, a decimal conversion, was ~12 % of a quiet target's bucket close.
         """
         best = 0.0
-        for _i, sx, sm, r in self._cands:
-            b = nb_score_bound(sx, sm, r)
-            if b > best:
-                best = b
+        for sc in self._windows:
+            if sc.cand:
+                b = nb_score_bound(sc.sum_x, sc.sum_m, sc.cand_r)
+                if b > best:
+                    best = b
         return max(0.0, best - self._log_n) if best > 0.0 else 0.0
 
     def resolve(self) -> WindowTest:
         done = self._done
         if done is not None:
             return done
+        windows = self._windows
         best = 0.0
         best_i = 0
-        best_x, best_m = self._sum_x, self._sum_m  # the first window's, as best_i = 0
-        for i, sx, sm, r in self._cands:
-            sc = nb_score(round(sx, 9), sm, r)
-            if sc > best:
-                best, best_i, best_x, best_m = sc, i, sx, sm
+        best_x, best_m = windows[0].sum_x, windows[0].sum_m  # as best_i = 0
+        for w in windows:
+            if w.cand:
+                sx, sm = w.sum_x, w.sum_m
+                sc = nb_score(round(sx, 9), sm, w.cand_r)
+                if sc > best:
+                    best, best_i, best_x, best_m = sc, w.i, sx, sm
         n_tests = len(self._scales)
         s_best = self._scales[best_i]
         full = self._n_now >= s_best
