@@ -345,7 +345,8 @@ class EvidenceStream:
                 if learn:
                     lim = sm + wz * math.sqrt(sm + ph * sm * sm) + 1.0
                     cx = sx if sx < lim else lim
-                    a = lam * sc.disp_a + ((cx - sm) ** 2 - sm)
+                    dx = cx - sm  # a product: compiled, ``** 2`` boxed both and called pow()
+                    a = lam * sc.disp_a + (dx * dx - sm)
                     d = lam * sc.disp_d + sm * sm
                     sc.disp_a = a
                     sc.disp_d = d
