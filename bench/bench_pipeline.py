@@ -797,9 +797,9 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
     from faststream.kafka import KafkaMessage
     from faststream.middlewares import AckPolicy
     from stormwatch_shared.service import (
+        ConfirmedBatches,
         KeyedSender,
         OffsetCommitter,
-        batch_offsets,
         make_broker,
         raw_body,
     )
@@ -809,9 +809,10 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
     broker = make_broker(kafka, group)
     sender = KeyedSender(broker)  # the services' publish path, so the ceiling is theirs too
     app = FastStream(broker)
-    # and their commit path: offsets committed after the batch's writes, while the next batch
-    # is handled (sentiment's OffsetCommitter), not in a round trip per batch
+    # and their commit path: offsets committed once the batch's writes are confirmed, while
+    # the next batch is handled (sentiment's ConfirmedBatches), not in a round trip per batch
     committer = OffsetCommitter(logging.getLogger("relay"))
+    confirmed = ConfirmedBatches(committer, logging.getLogger("relay"))
     sync_commit = os.environ.get("BENCH_RELAY_COMMIT") == "sync"  # the relay before 2026-12-03
 
     @broker.subscriber(
@@ -825,14 +826,17 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
         decoder=raw_body,
     )
     async def relay(bodies: list[bytes], message: KafkaMessage) -> None:
+        generation = confirmed.generation
+        pending = []
         if sink:
             pending = [
                 await sender.send(body, sink, record.key)
                 for body, record in zip(bodies, message.raw_message, strict=True)
             ]
+        if sync_commit:
             await asyncio.gather(*pending)
-        if not sync_commit:
-            await committer.commit(message.consumer, batch_offsets(message.raw_message))
+            return
+        await confirmed.hand_over(message.consumer, message.raw_message, pending, generation)
 
     asyncio.run(app.run())
 

@@ -1,5 +1,7 @@
-"""The background offset commit of the sentiment service (``OffsetCommitter``), on a fake
-consumer: newest offsets win, nothing outside the assignment, failures retried, stop waits."""
+"""The background offset commit of the sentiment service (``OffsetCommitter``) and the batches
+whose writes are confirmed behind the next one (``ConfirmedBatches``), on a fake consumer:
+newest offsets win, nothing outside the assignment, failures retried, stop waits; a batch is
+committed only after its writes and every earlier batch's, a failed one is read again."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from stormwatch_shared.service import OffsetCommitter, batch_offsets, rewind
+from stormwatch_shared.service import ConfirmedBatches, OffsetCommitter, batch_offsets, rewind
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 log = logging.getLogger("test")
@@ -121,3 +123,90 @@ async def test_flush_cancelling_a_commit_on_the_wire_keeps_its_offsets() -> None
     await asyncio.sleep(0.01)
     await c.flush()  # cancels the slow one; its offsets are committed here instead
     assert consumer.commits[-1] == {A: 1, B: 2}
+
+
+def write(delay: float, fails: bool = False) -> asyncio.Future[None]:
+    """An unconfirmed producer write that is confirmed (or fails) after ``delay``."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+    if fails:
+        loop.call_later(delay, fut.set_exception, ConnectionError("no leader"))
+    else:
+        loop.call_later(delay, fut.set_result, None)
+    return fut
+
+
+async def settled(c: ConfirmedBatches) -> None:
+    await c.drain()
+
+
+@sync
+async def test_a_batch_is_committed_only_after_its_writes_and_the_earlier_batches() -> None:
+    consumer = FakeConsumer({A, B})
+    c = ConfirmedBatches(OffsetCommitter(log), log)
+    # the first batch's write is slow, the second's quick: the second must still wait
+    await c.hand_over(consumer, [Rec(0, 0), Rec(0, 1)], [write(0.05)], c.generation)
+    await c.hand_over(consumer, [Rec(0, 2), Rec(1, 0)], [write(0.0)], c.generation)
+    await asyncio.sleep(0.02)
+    assert consumer.commits == []  # nothing confirmed in order yet
+    await settled(c)
+    assert consumer.commits[-1] == {A: 3, B: 1}
+    assert all(commit.get(A, 0) <= 3 for commit in consumer.commits)
+
+
+@sync
+async def test_hand_over_returns_before_the_writes_are_confirmed() -> None:
+    consumer = FakeConsumer({A})
+    c = ConfirmedBatches(OffsetCommitter(log), log)
+    slow = write(0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await c.hand_over(consumer, [Rec(0, 0)], [slow], c.generation)
+    assert loop.time() - started < 0.1 and not slow.done()
+    await settled(c)
+    assert consumer.commits == [{A: 1}]
+
+
+@sync
+async def test_a_failed_write_rewinds_its_batch_and_nothing_after_it_is_committed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer = FakeConsumer({A, B})
+    c = ConfirmedBatches(OffsetCommitter(log), log)
+    await c.hand_over(consumer, [Rec(0, 0)], [write(0.0)], c.generation)
+    gen = c.generation
+    await c.hand_over(consumer, [Rec(0, 1), Rec(1, 5)], [write(0.01, fails=True)], gen)
+    await c.hand_over(consumer, [Rec(0, 2), Rec(1, 6)], [write(0.0)], gen)  # taken before
+    await settled(c)
+    assert sorted(consumer.seeks) == [(A, 1), (B, 5)]
+    assert consumer.commits == [{A: 1}]  # the first batch only
+    assert "writes not confirmed" in caplog.text
+    # the batches read again after the rewind carry the new generation and are committed
+    assert c.generation == gen + 1
+    await c.hand_over(consumer, [Rec(0, 1), Rec(1, 5), Rec(0, 2)], [write(0.0)], c.generation)
+    await settled(c)
+    assert consumer.commits[-1] == {A: 3, B: 6}
+
+
+@sync
+async def test_at_most_max_unconfirmed_batches_wait() -> None:
+    consumer = FakeConsumer({A})
+    c = ConfirmedBatches(OffsetCommitter(log), log, max_unconfirmed=2)
+    writes = [write(0.05 * (i + 1)) for i in range(3)]
+    for i, w in enumerate(writes):
+        await c.hand_over(consumer, [Rec(0, i)], [w], c.generation)
+    # the third hand-over had to wait for the first batch's write
+    assert writes[0].done() and not writes[2].done()
+    await settled(c)
+    assert consumer.commits[-1] == {A: 3}
+
+
+@sync
+async def test_while_stopping_hand_over_returns_once_everything_is_committed() -> None:
+    consumer = FakeConsumer({A})
+    committer = OffsetCommitter(log)
+    c = ConfirmedBatches(committer, log)
+    await c.hand_over(consumer, [Rec(0, 0)], [write(0.05)], c.generation)
+    committer.stopping = True
+    await c.hand_over(consumer, [Rec(0, 1)], [write(0.01)], c.generation)
+    assert consumer.commits[-1] == {A: 2}

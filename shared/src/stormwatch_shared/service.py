@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import logging
@@ -163,6 +164,88 @@ class OffsetCommitter:
             )
             return False
         return True
+
+
+class ConfirmedBatches:
+    """Lets a consumer handle its next batch while the last one's writes are confirmed.
+
+    Why: the sentiment service awaited every batch's writes before it took the next batch,
+    and with the producer's linger and ``acks=all`` that wait was 7.6 ms per batch of 512
+    (1.5 s of a 7.7 s burst, measured 2026-12-04): a fifth of the stage with nothing to do.
+    Kafka Streams does the same: sends are asynchronous, the commit waits for them.
+
+    What it keeps: a batch's offsets reach the ``OffsetCommitter`` only once all of its
+    writes (results and dead letters) are confirmed and every earlier batch's were, so a
+    commit never covers an unconfirmed write. A batch whose writes fail is read again: its
+    partitions are sought back to its first records, and the batches handled after it (their
+    ``generation`` is older than the rewind) are not committed either; they are read again
+    too, and what they wrote twice, downstream dedup on ``event_id`` absorbs. At most
+    ``max_unconfirmed`` batches wait at once (backpressure on a slow broker); while the
+    service stops, ``hand_over`` returns only once everything handed over is committed.
+    """
+
+    def __init__(
+        self, committer: OffsetCommitter, log: logging.Logger, max_unconfirmed: int = 4
+    ) -> None:
+        self.committer = committer
+        self.log = log
+        self.max_unconfirmed = max_unconfirmed
+        self.generation = 0
+        """Raised by every rewind: a batch handled from an older one is not committed."""
+        self._waiting: collections.deque[asyncio.Task[None]] = collections.deque()
+
+    async def hand_over(
+        self, consumer: Any, records: Any, writes: list[Any], generation: int
+    ) -> None:
+        """Hand over a handled batch (``records``) and its unconfirmed ``writes``;
+        ``generation`` is the value of :attr:`generation` when the batch was taken."""
+        waiting = self._waiting
+        while waiting and waiting[0].done():
+            waiting.popleft()
+        previous = waiting[-1] if waiting else None
+        waiting.append(
+            asyncio.create_task(self._confirm(consumer, records, writes, previous, generation))
+        )
+        while waiting and (len(waiting) > self.max_unconfirmed or self.committer.stopping):
+            await asyncio.wait([waiting[0]])
+            waiting.popleft()
+        if self.committer.stopping:
+            await self.committer.flush()
+
+    async def drain(self) -> None:
+        """Wait for every batch handed over, then commit what they confirmed."""
+        while self._waiting:
+            await asyncio.wait([self._waiting[0]])
+            self._waiting.popleft()
+        await self.committer.flush()
+
+    async def _confirm(
+        self,
+        consumer: Any,
+        records: Any,
+        writes: list[Any],
+        previous: asyncio.Task[None] | None,
+        generation: int,
+    ) -> None:
+        failure: Exception | None = None
+        try:
+            await asyncio.gather(*writes)
+        except Exception as exc:
+            failure = exc
+        if previous is not None:
+            await asyncio.wait([previous])  # in order: never past an earlier batch
+        if generation != self.generation:
+            return  # an earlier batch was rewound: this one is read again after it
+        if failure is not None:
+            self.generation += 1
+            rewind(consumer, records)
+            self.log.error(
+                "Schreiben nicht bestätigt, Stapel wird neu gelesen / "
+                "writes not confirmed, the batch is read again: %r",
+                failure,
+            )
+            return
+        await self.committer.commit(consumer, batch_offsets(records))
 
 
 def batch_offsets(records: Any) -> dict[Any, int]:

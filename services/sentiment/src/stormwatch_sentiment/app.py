@@ -16,9 +16,9 @@ from stormwatch_shared.codec import DecodeError, FastDecoder, FastEncoder
 from stormwatch_shared.events import MentionReceived, MentionScored
 from stormwatch_shared.observability import instrument
 from stormwatch_shared.service import (
+    ConfirmedBatches,
     KeyedSender,
     OffsetCommitter,
-    batch_offsets,
     make_broker,
     publish_dead_letter,
     raw_body,
@@ -52,6 +52,7 @@ def build_app(
     state: dict[str, Scorer] = {}
     sender = KeyedSender(broker)
     committer = OffsetCommitter(log)
+    confirmed = ConfirmedBatches(committer, log)
     in_thread = settings.score_in_thread
     # msgspec in and out (same rules and bytes as the pydantic models: see their docstrings);
     # the replay builds the models themselves from the same Scorer.fields
@@ -88,31 +89,32 @@ def build_app(
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
-        # committed by ``committer`` once the batch's writes are confirmed (see handle)
+        # committed by ``confirmed`` once the batch's writes are confirmed (see handle)
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,
     )
     async def handle(bodies: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
+        generation = confirmed.generation
         try:
-            await _score_batch(bodies, records)
+            writes = await _score_batch(bodies, records)
         except BaseException:
             rewind(message.consumer, records)  # read again, as a nack would
             raise
-        # Only now, with every write of the batch confirmed, may its offsets be committed;
-        # the commit itself runs while the next batch is scored.
-        await committer.commit(message.consumer, batch_offsets(records))
+        # The batch's offsets are committed once its writes are confirmed; meanwhile the
+        # next batch is scored.
+        await confirmed.hand_over(message.consumer, records, writes, generation)
 
     @app.on_shutdown
     async def _commit_on_stop() -> None:
         committer.stopping = True  # the batch still in flight commits before it returns
         try:
             async with asyncio.timeout(5):
-                await committer.flush()
+                await confirmed.drain()
         except Exception:  # read again at the next start: nothing is lost
             log.exception("Offsets beim Stopp nicht bestätigt / final offset commit failed")
 
-    async def _score_batch(bodies: list[bytes], records: Any) -> None:
+    async def _score_batch(bodies: list[bytes], records: Any) -> list[Any]:
         good: list[Any] = []
         origin: list[tuple[bytes, Any]] = []
         pending = []
@@ -151,7 +153,7 @@ def build_app(
                         scored_out.encode(event), scored_topic, event.target_id.encode()
                     )
                 )
-        await asyncio.gather(*pending)
+        return pending
 
     return app
 
