@@ -428,10 +428,18 @@ int sw_hashed_sums(const uint32_t *codes, int64_t length, int64_t n_docs, int bi
         }
 
         /* Each block scaled by 1/sqrt(its count), as Features.values (float32). */
-        int64_t count[SW_BLOCKS] = {0, 0, 0, 0};
+        /* Counted in four locals, not as count[feat_block[f]]++: every increment of the
+         * array waited for the store of the one before to the same slot, 13 % of this
+         * function on the bench tweets (perf, 2026-12-04). */
+        int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
         for (int64_t f = 0; f < nf; f++) {
-            count[feat_block[f]]++;
+            unsigned b = feat_block[f];
+            c0 += b == 0;
+            c1 += b == 1;
+            c2 += b == 2;
+            c3 += b == 3;
         }
+        int64_t count[SW_BLOCKS] = {c0, c1, c2, c3};
         float scale[SW_BLOCKS];
         for (int b = 0; b < SW_BLOCKS; b++) {
             float root = (float)sqrt((double)(count[b] > 1 ? count[b] : 1));
