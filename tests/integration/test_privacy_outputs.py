@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from stormwatch_alerting.adapters import RecentPosts, alert_event, observation
 from stormwatch_alerting.domain.detector import Detector, preset
+from stormwatch_alerting.domain.figures import BucketFigures
 from stormwatch_listener.domain.matching import received_events
 from stormwatch_sentiment.domain.topics import TopicTagger
 from stormwatch_sentiment.engines import load_default
@@ -38,7 +39,8 @@ def _drill() -> tuple[list[Any], set[str], set[str]]:
         iter_mentions(scenario.mentions_path, ReadProblems()), key=lambda m: m.created_at
     )
     scorer = Scorer(load_default(), TopicTagger.default())
-    detector, posts, figures = Detector(preset("normal")), RecentPosts(), metrics.TargetFigures()
+    detector, posts = Detector(preset("normal")), RecentPosts()
+    figures = metrics.TargetFigures(BucketFigures())
     alerts: list[Any] = []
     for i in range(0, len(mentions), 256):
         batch = [e for m in mentions[i : i + 256] for e in received_events(m, matcher)]

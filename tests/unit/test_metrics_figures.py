@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY, Counter
+from stormwatch_alerting.domain.figures import BucketFigures
 from stormwatch_shared import metrics
 from stormwatch_shared.events import CrisisAlertEscalated, CrisisAlertRaised
 
@@ -59,7 +60,7 @@ CASES = [
 def test_target_figures(
     obs: list[tuple[str, int, str, bool]], mentions: float, authors: float, share: float
 ) -> None:
-    figures = metrics.TargetFigures(bucket_s=300)
+    figures = metrics.TargetFigures(BucketFigures(bucket_s=300))
     t0 = 1_773_000_000 - 1_773_000_000 % 300
     for target, minute, author, negative in obs:
         figures.observe(target, t0 + minute * 60, author, negative)
@@ -86,7 +87,7 @@ def test_detector_status_becomes_gauges(
     status: dict[str, object], score: float, level: float, expected: float | None
 ) -> None:
     target = f"status-{level}-{expected}"
-    metrics.TargetFigures().publish_status(target, status)
+    metrics.TargetFigures(BucketFigures()).publish_status(target, status)
     assert sample("stormwatch_target_crisis_score", target=target) == score
     assert sample("stormwatch_target_crisis_level", target=target) == level
     assert sample("stormwatch_target_expected_authors", target=target) == expected
@@ -155,21 +156,33 @@ def test_event_lag_is_processing_minus_event_time() -> None:
 
 
 def test_running_hour_sums_match_the_buckets_they_hold() -> None:
-    """The share reads sums kept as buckets enter and leave the hour; they must never drift."""
+    """The share reads sums kept as buckets enter and leave the hour's rings; they must
+    never drift from the buckets the rings hold, nor from a plain list of the same buckets."""
     import random
 
     rng = random.Random(7)
-    figures = metrics.TargetFigures(bucket_s=300, share_buckets=12)
+    counts = BucketFigures(bucket_s=300, share_buckets=12)
+    figures = metrics.TargetFigures(counts)
     t = 1_773_000_000.0
+    reference: list[tuple[int, int]] = []  # every closed bucket, as the old deque held them
+    open_bucket, mentions, negative = -1, 0, 0
     for _ in range(3000):
         t += rng.choice([5.0, 60.0, 900.0, 7200.0])
-        figures.observe("fig-sums", t, f"u{rng.randrange(30)}", rng.random() < 0.4)
-        w = figures._targets["fig-sums"]
-        assert w.hour_mentions == sum(n for n, _ in w.hour)
-        assert w.hour_negative == sum(k for _, k in w.hour)
-        assert len(w.hour) <= 12
-    total = sum(n for n, _ in w.hour)
-    share = sum(k for _, k in w.hour) / total if total else 0.0
+        is_negative = rng.random() < 0.4
+        b = int(t // 300)
+        if open_bucket < 0:
+            open_bucket = b  # the target's first mention opens its first bucket
+        elif b > open_bucket:
+            reference.append((mentions, negative))
+            reference.extend([(0, 0)] * min(b - open_bucket - 1, 12))
+            open_bucket, mentions, negative = b, 0, 0
+        mentions, negative = mentions + 1, negative + int(is_negative)
+        figures.observe("fig-sums", t, f"u{rng.randrange(30)}", is_negative)
+        hour = counts.hour("fig-sums")
+        assert hour == reference[-12:]
+        assert counts.hour_sums("fig-sums") == (sum(n for n, _ in hour), sum(k for _, k in hour))
+    total = sum(n for n, _ in hour)
+    share = sum(k for _, k in hour) / total if total else 0.0
     assert sample("stormwatch_target_negative_ratio", target="fig-sums") == share
 
 
@@ -177,7 +190,8 @@ def test_figures_are_read_at_scrape_time_and_the_later_instance_wins() -> None:
     from prometheus_client import generate_latest
 
     t0 = 1_773_000_000 - 1_773_000_000 % 300
-    first, second = metrics.TargetFigures(bucket_s=300), metrics.TargetFigures(bucket_s=300)
+    first = metrics.TargetFigures(BucketFigures(bucket_s=300))
+    second = metrics.TargetFigures(BucketFigures(bucket_s=300))
     for figures, authors in ((first, 3), (second, 2)):
         for i in range(authors):
             figures.observe("fig-twice", t0 + i, f"u{i}", i == 0)
@@ -194,3 +208,18 @@ def test_figures_are_read_at_scrape_time_and_the_later_instance_wins() -> None:
     assert sample("stormwatch_target_observed_authors", target="fig-twice") == 3.0
     # the collector is registered once, however often the module asks for it
     assert metrics._figures_collector() is metrics._FIGURES_COLLECTOR
+
+
+@pytest.mark.parametrize(("bucket_s", "share_buckets"), [(0.0, 12), (-300.0, 12), (300.0, 0)])
+def test_bucket_figures_refuse_a_bucket_or_hour_that_cannot_be(
+    bucket_s: float, share_buckets: int
+) -> None:
+    with pytest.raises(ValueError, match="bucket_s"):
+        BucketFigures(bucket_s, share_buckets)
+
+
+def test_observe_says_when_a_target_is_new() -> None:
+    counts = BucketFigures()
+    assert counts.observe("fig-new", 1_773_000_000.0, "u1", False) is True
+    assert counts.observe("fig-new", 1_773_000_001.0, "u2", True) is False
+    assert counts.newest == 1_773_000_001.0

@@ -17,11 +17,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
@@ -350,75 +348,44 @@ def record_notifications(outcomes: Any, counter: Counter, drill: bool = False) -
         counter.labels(channel, "sent" if ok else "failed", str(drill).lower()).inc()
 
 
-@dataclass
-class _Window:
-    bucket: int
-    mentions: int = 0
-    negative: int = 0
-    authors: set[str] = field(default_factory=set)
-    hour: deque[tuple[int, int]] = field(default_factory=deque)
-    hour_mentions: int = 0
-    hour_negative: int = 0
-    """Sums over ``hour``, kept as buckets enter and leave it (integers, so exact)."""
-    label: str | None = None
-    """The target's label value (capped by ``target_label``), taken at its first close."""
+class FigureSource(Protocol):
+    """What ``TargetFigures`` serves: the counting itself is the alerting domain's
+    (``stormwatch_alerting.domain.figures.BucketFigures``, compiled with the detector)."""
+
+    newest: float | None
+    closed: dict[str, tuple[int, int, float]]
+
+    def observe(self, target_id: str, at: float, author_id: str, negative: bool) -> bool: ...
 
 
 class TargetFigures:
-    """Per-target volume and negative share on event time, for the crisis-room gauges.
+    """The crisis-room gauges of per-target volume and negative share on event time, read
+    from a ``FigureSource`` at scrape time; plus the gauges of the detector's status.
 
-    Counts the current bucket; when a later bucket starts, the finished one (or zero for
-    buckets without any mention) becomes the "observed" value. Late mentions count in the
-    open bucket, as the detector does. Memory: one author set per target for one bucket.
+    ``observe`` counts one mention and zeroes the alert counters of a target seen for the
+    first time; a hot loop may call the source's ``observe`` itself and ``prepare_target``
+    where it returns True.
     """
 
-    def __init__(self, bucket_s: float = 300.0, share_buckets: int = 12) -> None:
-        self.bucket_s = bucket_s
-        self.share_buckets = share_buckets
-        self._targets: dict[str, _Window] = {}
-        self.newest: float | None = None
-        """Newest event time seen (epoch seconds), for the event-time lag gauge."""
-        self.shown: dict[str, tuple[float, float, float]] = {}
-        """(mentions, authors, negative share) of each target label's last closed bucket:
-        what the three gauges of ``TARGET_FIGURES`` read when Prometheus scrapes."""
+    def __init__(self, source: FigureSource) -> None:
+        self.source = source
         _FIGURES_COLLECTOR.add(self)
 
+    @property
+    def newest(self) -> float | None:
+        """Newest event time seen (epoch seconds), for the event-time lag gauge."""
+        return self.source.newest
+
     def observe(self, target_id: str, at: float, author_id: str, negative: bool) -> None:
-        if self.newest is None or at > self.newest:
-            self.newest = at
-        b = int(at // self.bucket_s)
-        w = self._targets.get(target_id)
-        if w is None:
-            w = self._targets[target_id] = _Window(b)
+        if self.source.observe(target_id, at, author_id, negative):
             prepare_target(target_id)
-        elif b > w.bucket:
-            self._close(target_id, w, b)
-        w.mentions += 1
-        w.negative += int(negative)
-        w.authors.add(author_id)
 
-    def _close(self, target_id: str, w: _Window, new_bucket: int) -> None:
-        gap = min(new_bucket - w.bucket - 1, self.share_buckets)
-        self._enter(w, w.mentions, w.negative)
-        for _ in range(gap):
-            self._enter(w, 0, 0)
-        last_mentions, last_authors = (0, 0) if gap else (w.mentions, len(w.authors))
-        total = w.hour_mentions
-        if w.label is None:
-            w.label = target_label(target_id)
-        # one dict write (atomic under the GIL): the gauges read it at scrape time
-        self.shown[w.label] = (last_mentions, last_authors, w.hour_negative / total if total else 0)
-        w.bucket, w.mentions, w.negative = new_bucket, 0, 0
-        w.authors = set()
-
-    def _enter(self, w: _Window, mentions: int, negative: int) -> None:
-        w.hour.append((mentions, negative))
-        w.hour_mentions += mentions
-        w.hour_negative += negative
-        if len(w.hour) > self.share_buckets:
-            old_mentions, old_negative = w.hour.popleft()
-            w.hour_mentions -= old_mentions
-            w.hour_negative -= old_negative
+    def shown(self) -> dict[str, tuple[float, float, float]]:
+        """(mentions, authors, negative share) of each target label's last closed bucket:
+        what the three gauges of ``TARGET_FIGURES`` read when Prometheus scrapes. Targets
+        past the label cap share one label; the last of them in id order is shown."""
+        closed = self.source.closed.copy()  # copied whole while the consumer loop writes
+        return {target_label(tid): closed[tid] for tid in sorted(closed)}
 
     def publish_status(self, target_id: str, status: Mapping[str, Any]) -> None:
         """Gauges from the detector's ``status()`` (score, level, expected authors)."""
@@ -454,7 +421,7 @@ class _FiguresCollector:
         for ref in list(self._sources):
             figures = ref()
             if figures is not None:
-                merged.update(figures.shown.copy())  # copied whole while the loop writes
+                merged.update(figures.shown())
         families = self.describe()
         for label, values in sorted(merged.items()):
             for family, value in zip(families, values, strict=True):

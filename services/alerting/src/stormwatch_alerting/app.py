@@ -32,6 +32,7 @@ from stormwatch_alerting.delivery.notifiers import Notifier
 from stormwatch_alerting.delivery.service import Delivery
 from stormwatch_alerting.domain.dedup import SeenIds
 from stormwatch_alerting.domain.detector import Detector, preset
+from stormwatch_alerting.domain.figures import BucketFigures
 from stormwatch_alerting.settings import AlertingSettings
 from stormwatch_alerting.state import DetectorStateStore, RestoreOnAssign
 
@@ -96,7 +97,8 @@ def build_app(
     if getattr(delivery, "legacy", False):
         channels = [getattr(n, "channel", "other") for n in delivery.notifiers]
         metrics.prepare_notifications(delivery_metrics.NOTIFICATIONS, channels)
-    figures = metrics.TargetFigures(detector.config.bucket_s)
+    counts = BucketFigures(detector.config.bucket_s)
+    figures = metrics.TargetFigures(counts)
 
     @app.on_startup
     async def _start_delivery() -> None:
@@ -163,7 +165,8 @@ def build_app(
             obs = observation(event)
             if detector.quotable(obs):
                 recent_posts.add(event)
-            figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
+            if counts.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative"):
+                metrics.prepare_target(obs.target_id)
             transitions = detector.observe(obs)
             store.mark(obs.target_id, record.partition, record.offset)
             for transition in transitions:

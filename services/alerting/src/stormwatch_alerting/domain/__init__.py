@@ -22,8 +22,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-NATIVE_MODULES = ("baseline", "detector", "nbstats", "types")
-"""What is compiled: the hot path of ``Detector.observe`` and the values it passes on."""
+NATIVE_MODULES = ("baseline", "detector", "figures", "nbstats", "types")
+"""What is compiled: the hot path of ``Detector.observe``, the values it passes on, and
+the per-target figures counted beside it."""
 
 _HERE = Path(__file__).resolve().parent
 
