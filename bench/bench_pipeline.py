@@ -794,12 +794,12 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
     """A pass-through consumer with the services' framework and batch settings: the work a
     stage cannot avoid (fetch, decompress, publish, commit) and nothing else."""
     from faststream import FastStream
-    from faststream.kafka import KafkaMessage
     from faststream.middlewares import AckPolicy
     from stormwatch_shared.service import (
         ConfirmedBatches,
         KeyedSender,
         OffsetCommitter,
+        current_message,
         make_broker,
         raw_body,
     )
@@ -825,7 +825,8 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
         ack_policy=AckPolicy.NACK_ON_ERROR if sync_commit else AckPolicy.MANUAL,
         decoder=raw_body,
     )
-    async def relay(bodies: list[bytes], message: KafkaMessage) -> None:
+    async def relay(bodies: list[bytes]) -> None:
+        message = current_message(broker)
         generation = confirmed.generation
         pending = []
         if sink:

@@ -52,6 +52,21 @@ async def publish_dead_letter(
     return await broker.publish(encode(letter), dlq(topic), key=record.key, no_confirm=True)
 
 
+def current_message(broker: KafkaBroker) -> Any:
+    """The ``KafkaMessage`` being handled, read from FastStream's context.
+
+    Why not a handler parameter ``message: KafkaMessage``: fast-depends resolves it as a
+    custom field whose ``use`` is synchronous, and runs that in a worker thread, one thread
+    hop per handler call (FastStream 0.7.8, fast-depends 3.0.9; py-spy showed it as 4 % of
+    the alerting service's CPU in the pipeline bench, 2026-12-04). Handlers that read
+    offsets and the consumer take only their bodies and call this.
+    """
+    message = broker.context.get_local("message")
+    if message is None:
+        raise RuntimeError("current_message() called outside a message handler")
+    return message
+
+
 class KeyedSender:
     """Keyed writes of ready-made bytes, straight to the producer FastStream connected.
 

@@ -22,7 +22,13 @@ from stormwatch_shared.events import (
     MentionScored,
 )
 from stormwatch_shared.observability import instrument
-from stormwatch_shared.service import KeyedSender, make_broker, publish_dead_letter, raw_body
+from stormwatch_shared.service import (
+    KeyedSender,
+    current_message,
+    make_broker,
+    publish_dead_letter,
+    raw_body,
+)
 from stormwatch_shared.settings import KafkaSettings
 from stormwatch_shared.topics import ALERTS, DETECTOR_CHANGELOG, MENTIONS_SCORED
 
@@ -126,7 +132,8 @@ def build_app(
         decoder=raw_body,
         listener=RestoreOnAssign(store, scored_topic),
     )
-    async def detect(bodies: list[bytes], message: KafkaMessage) -> None:
+    async def detect(bodies: list[bytes]) -> None:
+        message = current_message(broker)
         async with detect_lock:
             last_consumer[:] = [message.consumer]
             try:
@@ -264,14 +271,13 @@ def build_app(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=raw_body,
     )
-    async def notify(body: bytes, message: KafkaMessage) -> None:
+    async def notify(body: bytes) -> None:
         try:
             alert = decode_alert(body)
         except DecodeError as exc:
+            record = current_message(broker).raw_message
             await (
-                await publish_dead_letter(
-                    broker, "alerting", alerts_topic, body, message.raw_message, str(exc)
-                )
+                await publish_dead_letter(broker, "alerting", alerts_topic, body, record, str(exc))
             )
             return
         if not seen_alerts.first_time(alert.event_id):

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from faststream import FastStream
-from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
 from stormwatch_shared import metrics
 from stormwatch_shared.codec import DecodeError, FastDecoder, FastEncoder
@@ -19,6 +18,7 @@ from stormwatch_shared.service import (
     ConfirmedBatches,
     KeyedSender,
     OffsetCommitter,
+    current_message,
     make_broker,
     publish_dead_letter,
     raw_body,
@@ -93,7 +93,8 @@ def build_app(
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,
     )
-    async def handle(bodies: list[bytes], message: KafkaMessage) -> None:
+    async def handle(bodies: list[bytes]) -> None:
+        message = current_message(broker)
         records = message.raw_message
         generation = confirmed.generation
         try:
