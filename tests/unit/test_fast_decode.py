@@ -315,7 +315,7 @@ SPELLINGS = [
     "2026-03-11T15:04:09.5Z",
     "2026-03-11T15:04:09.123456Z",
     "2026-03-11T15:04:09.000000Z",
-    "2026-03-11T15:04:09.1234567Z",  # msgspec rounds these, pydantic truncates
+    "2026-03-11T15:04:09.1234567Z",  # rounded to the microsecond on both paths
     "2026-03-11T15:04:09.9999996Z",
     "2026-03-11T23:59:59.9999999z",
     "2026-03-11T15:04:09.9999999+00:00",
@@ -354,8 +354,28 @@ def test_every_timestamp_spelling_reads_as_pydantic_reads_it(field: str, spellin
         same(fast, model)
     same(decoder(raw), model)  # by either path, pydantic's values
     same(decoder.struct(raw), model)
-    if "." in spelling and len(spelling.split(".")[1].rstrip("Zz").split("+")[0].split("-")[0]) > 6:
-        assert fast is None  # rounding would differ in some cases: never taken on this path
+
+
+@pytest.mark.parametrize(
+    ("spelling", "instant"),
+    [
+        ("2026-03-11T15:04:09.1234564Z", datetime(2026, 3, 11, 15, 4, 9, 123456, tzinfo=UTC)),
+        ("2026-03-11T15:04:09.1234565Z", datetime(2026, 3, 11, 15, 4, 9, 123457, tzinfo=UTC)),
+        ("2026-03-11T15:04:09.123456789Z", datetime(2026, 3, 11, 15, 4, 9, 123457, tzinfo=UTC)),
+        ("2026-03-11T23:59:59.9999996Z", datetime(2026, 3, 12, 0, 0, 0, tzinfo=UTC)),
+        ("2026-03-11T17:04:09.9999999+02:00", datetime(2026, 3, 11, 15, 4, 10, tzinfo=UTC)),
+        # rounding would pass the last instant datetime holds: pydantic's truncation stands
+        ("9999-12-31T23:59:59.9999999Z", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_long_fractions_round_to_the_nearest_microsecond_on_both_paths(
+    spelling: str, instant: datetime
+) -> None:
+    data = valid()
+    data["occurred_at"] = spelling
+    raw = orjson.dumps(data)
+    assert decode(raw, MentionScored).occurred_at == instant
+    assert FastDecoder(MentionScored)(raw).occurred_at == instant
 
 
 ESCAPED = [
@@ -377,9 +397,10 @@ def test_escaped_timestamps_read_as_pydantic_reads_them(old: str, new: str) -> N
     decoder = FastDecoder(MentionScored)
     model = decode(raw, MentionScored)
     fast = decoder.fast(raw)
-    if "occurred_at" in old:
-        assert model.occurred_at.microsecond == 999999  # truncated, where msgspec rounds
-        assert fast is None
+    if "occurred_at" in old:  # rounded, as msgspec reads the decoded text
+        assert model.occurred_at == datetime(2026, 3, 11, 15, 4, 10, tzinfo=UTC)
     else:
         assert fast is not None
+    if fast is not None:
+        same(fast, model)
     same(decoder(raw), model)

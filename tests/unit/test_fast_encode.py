@@ -95,14 +95,16 @@ def test_scored_mentions_get_the_same_bytes_from_either_route() -> None:
         for i in range(6)
     ]
     raws = [encode(e) for e in events]
-    # spellings msgspec would read otherwise: the struct then comes from pydantic's canonical
-    # JSON (more than 6 fraction digits, which msgspec rounds; an offset, which it keeps)
+    # spellings a source may use: more than 6 fraction digits (rounded on both routes, the
+    # fast one reads them itself) and an offset (msgspec keeps it, so the struct then comes
+    # from pydantic's canonical JSON)
     odd = [
         raws[1].replace(b"15:04:09.", b"15:04:09.123", 1),
         raws[2].replace(b'Z","target_id"', b'+02:00","target_id"', 1),
     ]
     assert all(r not in raws for r in odd)
-    assert all(FastDecoder(MentionReceived).fast(r) is None for r in odd)
+    assert FastDecoder(MentionReceived).fast(odd[0]) is not None
+    assert FastDecoder(MentionReceived).fast(odd[1]) is None
     events += [decode(r, MentionReceived) for r in odd]
     raws += odd
     decoder = FastDecoder(MentionReceived)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 import types
 import typing
 from collections.abc import Iterator
@@ -14,11 +13,11 @@ from typing import Annotated, Any, Literal, TypeVar
 import annotated_types
 import msgspec
 import orjson
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic.types import AllowInfNan
 
-from stormwatch_shared.events import SCHEMA_VERSION, _utc
+from stormwatch_shared.events import SCHEMA_VERSION, _nearest_microsecond, _utc
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -115,10 +114,10 @@ class FastDecoder:
     Timestamps are parsed by msgspec itself, in C: a Python hook per timestamp (a regex, a
     cache, ``fromisoformat``) was a third of this decoder's time (2026-12-03: 12.4 against
     6.4 us for a scored mention). msgspec and pydantic read every RFC 3339 spelling alike
-    (``tests/unit/test_fast_decode.py``) except two, which therefore take the pydantic path:
-    more than six fractional digits (msgspec rounds, pydantic truncates; ``_Timestamps.may_round``
-    looks at the bytes) and offsets other than UTC (pydantic converts them to UTC, msgspec
-    keeps them; checked on the result).
+    (``tests/unit/test_fast_decode.py``): more than six fractional digits are rounded on both
+    paths (the models read such texts with msgspec, see ``events.UtcDatetime``), and an
+    offset other than UTC, which pydantic converts and msgspec keeps, sends the message to
+    the pydantic path (checked on the result).
     """
 
     def __init__(self, model: type[BaseModel]) -> None:
@@ -129,8 +128,6 @@ class FastDecoder:
 
     def fast(self, raw: bytes) -> Any | None:
         """The msgspec result, or None where the message needs the pydantic path."""
-        if self._timestamps.may_round(raw):
-            return None
         try:
             event = self._decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -212,13 +209,10 @@ _TIMESTAMP = Annotated[datetime, msgspec.Meta(tz=True)]
 """The mirror of ``UtcDatetime``: aware, parsed and written by msgspec; UTC is checked on the
 result (``_Timestamps``)."""
 
-_LONG_FRACTION = re.compile(r"\.[0-9]{7}")
-"""Seven fractional digits in a timestamp's text: where msgspec would round."""
-
 
 class _Timestamps:
-    """The timestamps of a mirror struct, by attribute paths found once: the two checks that
-    keep msgspec's reading of them equal to pydantic's (see FastDecoder).
+    """The timestamps of a mirror struct, by attribute paths found once: the check that
+    keeps msgspec's reading of them equal to pydantic's (see FastDecoder).
 
     Paths through optional nested structs stop at None.
     """
@@ -226,13 +220,6 @@ class _Timestamps:
     def __init__(self, paths: list[tuple[str, ...]]) -> None:
         self.paths = [".".join(p) for p in paths]
         self._getters = [operator.attrgetter(p) for p in self.paths]
-        tree: dict[str, Any] = {}
-        for path in paths:
-            node = tree
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = None
-        self._texts = msgspec.json.Decoder(_texts_struct(tree, "TimestampTexts"))
 
     def _values(self, obj: Any) -> Iterator[tuple[str, Any]]:
         """(path, value) of each timestamp that is there (not None, not in a None struct)."""
@@ -262,35 +249,6 @@ class _Timestamps:
             if value.tzinfo is not UTC:
                 return f"{path}: timestamp must be in UTC, got offset {value.utcoffset()}"
         return "timestamps must be in UTC"
-
-    def may_round(self, raw: bytes) -> bool:
-        """Whether a timestamp in ``raw`` has more than six fractional digits, where msgspec
-        rounds and pydantic truncates: the timestamps alone are read as text (msgspec skips
-        everything else) and looked at, 1.2 us per scored mention where whole-message scans
-        (a regex, ``bytes.find`` for the UTC endings) cost 1-5 us (2026-12-03). A message
-        this cannot read is left to the pydantic path."""
-        try:
-            texts = self._texts.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return True
-        for get in self._getters:  # spelled out, as in ``in_utc``
-            try:
-                text = get(texts)
-            except AttributeError:
-                continue
-            if text is not None and _LONG_FRACTION.search(text):
-                return True
-        return False
-
-
-def _texts_struct(tree: dict[str, Any], name: str) -> Any:
-    """A struct that reads only the timestamps in ``tree`` (name -> None for a timestamp,
-    or the tree of a nested struct), as text, and skips everything else."""
-    fields = [
-        (key, (str if sub is None else _texts_struct(sub, f"{name}_{key}")) | None, None)
-        for key, sub in tree.items()
-    ]
-    return msgspec.defstruct(name, fields)
 
 
 @functools.cache
@@ -368,6 +326,8 @@ def _struct_for(model: type[BaseModel], *, top: bool = False) -> Any:
             if isinstance(item, AfterValidator) and item.func is _utc:
                 tz = True
                 continue
+            if isinstance(item, BeforeValidator) and item.func is _nearest_microsecond:
+                continue  # msgspec's own reading of long fractions: nothing to mirror
             key = _CONSTRAINTS.get(type(item))
             if key is None:
                 raise TypeError(f"{model.__name__}.{name}: cannot mirror {item!r}")
