@@ -210,3 +210,32 @@ async def test_while_stopping_hand_over_returns_once_everything_is_committed() -
     committer.stopping = True
     await c.hand_over(consumer, [Rec(0, 1)], [write(0.01)], c.generation)
     assert consumer.commits[-1] == {A: 2}
+
+
+@sync
+async def test_drain_and_a_stopping_hand_over_waiting_at_once_lose_no_batch() -> None:
+    consumer = FakeConsumer({A})
+    committer = OffsetCommitter(log)
+    c = ConfirmedBatches(committer, log)
+    await c.hand_over(consumer, [Rec(0, 0)], [write(0.03)], c.generation)
+    await c.hand_over(consumer, [Rec(0, 1)], [write(0.06)], c.generation)
+    committer.stopping = True
+    # the handler's last batch and the shutdown's drain wait for the same oldest batch
+    await asyncio.gather(c.hand_over(consumer, [Rec(0, 2)], [write(0.01)], c.generation), c.drain())
+    assert consumer.commits[-1] == {A: 3}
+
+
+@sync
+async def test_a_failed_batch_whose_partitions_were_taken_away_is_left_to_their_owner(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Revoked(FakeConsumer):
+        def seek(self, tp: Any, offset: int) -> None:
+            raise RuntimeError("partition not assigned")
+
+    consumer = Revoked({A})
+    c = ConfirmedBatches(OffsetCommitter(log), log)
+    await c.hand_over(consumer, [Rec(0, 0)], [write(0.0, fails=True)], c.generation)
+    await settled(c)
+    assert consumer.commits == []
+    assert "could not seek back" in caplog.text

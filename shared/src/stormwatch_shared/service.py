@@ -222,17 +222,23 @@ class ConfirmedBatches:
             asyncio.create_task(self._confirm(consumer, records, writes, previous, generation))
         )
         while waiting and (len(waiting) > self.max_unconfirmed or self.committer.stopping):
-            await asyncio.wait([waiting[0]])
-            waiting.popleft()
+            await self._oldest_done()
         if self.committer.stopping:
             await self.committer.flush()
 
     async def drain(self) -> None:
         """Wait for every batch handed over, then commit what they confirmed."""
         while self._waiting:
-            await asyncio.wait([self._waiting[0]])
-            self._waiting.popleft()
+            await self._oldest_done()
         await self.committer.flush()
+
+    async def _oldest_done(self) -> None:
+        # ``drain`` (at shutdown) and a handler's ``hand_over`` may wait at once: only the
+        # one that finds the oldest task still first removes it
+        task = self._waiting[0]
+        await asyncio.wait([task])
+        if self._waiting and self._waiting[0] is task:
+            self._waiting.popleft()
 
     async def _confirm(
         self,
@@ -253,12 +259,18 @@ class ConfirmedBatches:
             return  # an earlier batch was rewound: this one is read again after it
         if failure is not None:
             self.generation += 1
-            rewind(consumer, records)
             self.log.error(
                 "Schreiben nicht bestätigt, Stapel wird neu gelesen / "
                 "writes not confirmed, the batch is read again: %r",
                 failure,
             )
+            try:
+                rewind(consumer, records)
+            except Exception:  # partitions taken away meanwhile: their new owner reads them
+                self.log.warning(
+                    "Zurücksetzen nicht möglich (Partitionen neu verteilt) / could not seek "
+                    "back (partitions reassigned); they are read from the last commit"
+                )
             return
         await self.committer.commit(consumer, batch_offsets(records))
 
