@@ -363,8 +363,7 @@ class TargetFigures:
     from a ``FigureSource`` at scrape time; plus the gauges of the detector's status.
 
     ``observe`` counts one mention and zeroes the alert counters of a target seen for the
-    first time; a hot loop may call the source's ``observe`` itself and ``prepare_target``
-    where it returns True.
+    first time.
     """
 
     def __init__(self, source: FigureSource) -> None:

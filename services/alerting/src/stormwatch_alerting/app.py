@@ -103,8 +103,7 @@ def build_app(
     if getattr(delivery, "legacy", False):
         channels = [getattr(n, "channel", "other") for n in delivery.notifiers]
         metrics.prepare_notifications(delivery_metrics.NOTIFICATIONS, channels)
-    counts = BucketFigures(detector.config.bucket_s)
-    figures = metrics.TargetFigures(counts)
+    figures = metrics.TargetFigures(BucketFigures(detector.config.bucket_s))
 
     @app.on_startup
     async def _start_delivery() -> None:
@@ -172,8 +171,7 @@ def build_app(
             obs = observation(event)
             if detector.quotable(obs):
                 recent_posts.add(event)
-            if counts.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative"):
-                metrics.prepare_target(obs.target_id)
+            figures.observe(obs.target_id, obs.at, obs.author_id, obs.label == "negative")
             transitions = detector.observe(obs)
             store.mark(obs.target_id, record.partition, record.offset)
             for transition in transitions:
