@@ -802,6 +802,7 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
         current_message,
         make_broker,
         raw_body,
+        serve,
     )
     from stormwatch_shared.settings import KafkaSettings
 
@@ -839,7 +840,9 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
             return
         await confirmed.hand_over(message.consumer, message.raw_message, pending, generation)
 
-    asyncio.run(app.run())
+    # the services' process settings too (the collector's thresholds, startup objects
+    # frozen): the relay ran at CPython's defaults until 2026-12-04
+    serve(app, kafka, "relay")
 
 
 if __name__ == "__main__":
