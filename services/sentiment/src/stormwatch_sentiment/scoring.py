@@ -35,8 +35,12 @@ def _bounded(scores: Mapping[str, float]) -> dict[str, float]:
 
 class Scorer:
     def __init__(self, model: SentimentModel, tagger: TopicTagger) -> None:
+        from stormwatch_sentiment.engines.native import needle_check
+
         self.model = model
         self.tagger = tagger
+        # the tagger's pre-check in C where the library is built (one call per batch)
+        self._holds_needle = needle_check(tagger.needles)
 
     def score_or_refuse(
         self,
@@ -88,10 +92,12 @@ class Scorer:
                 unique[event.mention.id] = len(texts)
                 texts.append(event.mention.text)
         results = self.model.predict(texts)
+        topics = self.tagger.tag_many(texts, self._holds_needle)
         model_id = self.model.model_id
         out = []
         for event in events:
-            result = results[unique[event.mention.id]]
+            first = unique[event.mention.id]
+            result = results[first]
             text = event.mention.text
             language = (event.mention.lang or guess_language(text) or "und").lower()
             out.append(
@@ -110,7 +116,7 @@ class Scorer:
                     "scores": _bounded(result.scores),
                     "language": language,
                     "language_supported": language in SUPPORTED_LANGUAGES,
-                    "topics": self.tagger.tag(text),
+                    "topics": topics[first],
                     "model_id": model_id,
                     "received_event_id": event.event_id,
                 }
