@@ -849,7 +849,7 @@ typedef struct {
     int32_t *next;
     uint8_t *accept;
     uint16_t latin[256]; /* symbol of code points below 256 */
-    uint32_t *wide;      /* needle code points from 256 up, sorted, symbol = 256 + index */
+    uint32_t *wide;      /* needle code points from 256 up, sorted; symbol wide_sym[i] */
     uint16_t *wide_sym;
     int64_t n_wide;
 } sw_needles;
