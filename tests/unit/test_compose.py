@@ -85,7 +85,7 @@ def test_build_context_dockerfile_and_copied_paths_exist(name: str) -> None:
     context = (REPO / build["context"]).resolve()
     dockerfile = context / build["dockerfile"]
     assert dockerfile.is_file(), dockerfile
-    ignored = [
+    rules = [
         line.strip()
         for line in (context / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
@@ -96,7 +96,56 @@ def test_build_context_dockerfile_and_copied_paths_exist(name: str) -> None:
             continue
         for src in m.group(1).split():
             assert (context / src).exists(), f"{dockerfile}: COPY {src} does not exist"
-            assert src not in ignored, f"{dockerfile}: COPY {src} is excluded by .dockerignore"
+            excluded = _ignored(src, rules)
+            assert not excluded, f"{dockerfile}: COPY {src} is excluded by .dockerignore"
+
+
+def _ignored(path: str, rules: list[str]) -> bool:
+    """Docker's reading of .dockerignore for one path: the last rule that matches the path or
+    a folder above it decides, and a rule starting with ``!`` lets the path back in."""
+    parts = path.strip("/").split("/")
+    ignored = False
+    for rule in rules:
+        keep = rule.startswith("!")
+        pattern = rule.lstrip("!").strip("/")
+        rx = re.escape(pattern).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*")
+        if any(re.fullmatch(rx, "/".join(parts[:k])) for k in range(1, len(parts) + 1)):
+            ignored = not keep
+    return ignored
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        ("tools/build_native.py", False),  # let back in below `tools`
+        ("tools/eval/run_eval.py", True),
+        ("services/alerting/src/stormwatch_alerting/domain/_native/k/BUILT", True),
+        ("services", False),
+        ("tests", True),
+    ],
+)
+def test_dockerignore_reading(path: str, ignored: bool) -> None:
+    rules = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert _ignored(path, rules) is ignored
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_images_compile_the_native_parts_in_the_build_stage(name: str) -> None:
+    """The compiled detector and featurizer are built inside the image, for its interpreter;
+    the compiler stays in the build stage, and a failed build fails the image."""
+    dockerfile = (REPO / "services" / name / "Dockerfile").read_text()
+    build, runtime = dockerfile.split("\nFROM ${PYTHON_IMAGE}\n")
+    assert "gcc" in build and "gcc" not in runtime
+    assert "tools/build_native.py --check" in build
+    native = build.index("tools/build_native.py --check")
+    # the packages are built after the native parts, and not from uv's cache, which would
+    # hand back a wheel of the same pyproject.toml without them
+    install = build.index("uv sync --locked --no-dev --all-packages --no-editable --no-cache")
+    assert native < install
 
 
 @pytest.mark.parametrize("name", OURS)
