@@ -85,11 +85,7 @@ def test_build_context_dockerfile_and_copied_paths_exist(name: str) -> None:
     context = (REPO / build["context"]).resolve()
     dockerfile = context / build["dockerfile"]
     assert dockerfile.is_file(), dockerfile
-    rules = [
-        line.strip()
-        for line in (context / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+    rules = _dockerignore(context)
     for line in dockerfile.read_text().splitlines():
         m = re.match(r"COPY\s+(?!--from)(?:--\S+\s+)*(.+)\s+\S+$", line)
         if not m:
@@ -98,6 +94,14 @@ def test_build_context_dockerfile_and_copied_paths_exist(name: str) -> None:
             assert (context / src).exists(), f"{dockerfile}: COPY {src} does not exist"
             excluded = _ignored(src, rules)
             assert not excluded, f"{dockerfile}: COPY {src} is excluded by .dockerignore"
+
+
+def _dockerignore(context: Path) -> list[str]:
+    return [
+        line.strip()
+        for line in (context / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def _ignored(path: str, rules: list[str]) -> bool:
@@ -125,12 +129,7 @@ def _ignored(path: str, rules: list[str]) -> bool:
     ],
 )
 def test_dockerignore_reading(path: str, ignored: bool) -> None:
-    rules = [
-        line.strip()
-        for line in (REPO / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert _ignored(path, rules) is ignored
+    assert _ignored(path, _dockerignore(REPO)) is ignored
 
 
 @pytest.mark.parametrize("name", OURS)

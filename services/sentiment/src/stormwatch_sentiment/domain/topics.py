@@ -284,8 +284,8 @@ class TopicTagger:
         """
         lows = [t[:10_000].lower() if isinstance(t, str) else "" for t in texts]
         held = holds_needle(lows) if holds_needle is not None and len(self._automaton) else None
-        if held is None:
-            return [self._tag_lowered(low, scan=True) if low else () for low in lows]
+        if held is None:  # no pre-check: every text is scanned
+            held = [1] * len(lows)
         return [
             self._tag_lowered(low, scan=bool(hit)) if low else ()
             for low, hit in zip(lows, held, strict=True)

@@ -844,7 +844,6 @@ done:
  * there or on its failure chain.
  */
 typedef struct {
-    int64_t n_states;
     int64_t n_sym;
     int32_t *next;
     uint8_t *accept;
@@ -950,7 +949,6 @@ void *sw_needles_new(const uint32_t *chars, const int64_t *offsets, int64_t n) {
         }
         nd->accept[s] = 1;
     }
-    nd->n_states = states;
     /* breadth first: a state's failure is the longest proper suffix that is a trie state;
      * its missing transitions are its failure's, computed before it */
     fail = calloc((size_t)states, sizeof(int32_t));
