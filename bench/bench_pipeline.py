@@ -831,10 +831,13 @@ def relay_main(source: str, sink: str, group: str, batch: int) -> None:
         generation = confirmed.generation
         pending = []
         if sink:
-            pending = [
-                await sender.send(body, sink, record.key)
-                for body, record in zip(bodies, message.raw_message, strict=True)
-            ]
+            pending = await sender.send_many(
+                [
+                    (body, record.key)
+                    for body, record in zip(bodies, message.raw_message, strict=True)
+                ],
+                sink,
+            )
         if sync_commit:
             await asyncio.gather(*pending)
             return

@@ -195,9 +195,9 @@ def build_app(
 
     async def _flush(consumer: Any, now: float) -> None:
         targets = store.dirty_targets()
-        writes = [
-            await sender.send(store.encode(tid), changelog_topic, tid.encode()) for tid in targets
-        ]
+        writes = await sender.send_many(
+            [(store.encode(tid), tid.encode()) for tid in targets], changelog_topic
+        )
         await asyncio.gather(*writes)
         # The consumer offset is committed only after alerts and states are durable, and
         # explicitly: the consumer's own position may already include a fetched batch that

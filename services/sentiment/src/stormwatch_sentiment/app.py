@@ -148,12 +148,12 @@ def build_app(
                 pending.append(
                     await publish_dead_letter(broker, "sentiment", raw_topic, body, record, reason)
                 )
-            for event in scored:
-                pending.append(
-                    await sender.send(
-                        scored_out.encode(event), scored_topic, event.target_id.encode()
-                    )
+            encode = scored_out.encode
+            pending.extend(
+                await sender.send_many(
+                    [(encode(event), event.target_id.encode()) for event in scored], scored_topic
                 )
+            )
         return pending
 
     return app
