@@ -44,7 +44,8 @@ DOC_HEAD = f"""# Benchmarks
 
 `make bench` (`bench/run.py`) runs every benchmark and adds a row here; the full figures of
 each run are below the table, newest first. What each key means is in the docstrings of
-`bench/bench_pipeline.py`, `bench/bench_detector.py` and `bench/bench_sentiment.py`.
+`bench/bench_pipeline.py`, `bench/bench_send.py`, `bench/bench_detector.py` and
+`bench/bench_sentiment.py`.
 
 Goals on the 2-core development machine: `pipeline_mentions_per_s` >= 5,000 and >= 0.5 of
 `relay_mentions_per_s` measured in the same run; `alert_latency_p99_s` <= 1 s.
@@ -198,6 +199,7 @@ def run_all(quick: bool, mentions: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
     _stage("pipeline", results, errors, _isolated("bench_pipeline", mentions))
+    _stage("send", results, errors, _isolated("bench_send"))
     _stage("detector", results, errors, _isolated("bench_detector"))
     # the baseline of the compiled detector: its own sources, interpreted, in the same run
     pure = {"STORMWATCH_PURE_PYTHON": "1"}
