@@ -106,11 +106,10 @@ class KeyedSender:
         partition instead of one ``send`` per record. Returns the unconfirmed writes, as
         ``send`` does (one per partition batch).
 
-        Why: ``AIOKafkaProducer.send`` costs 17.5 µs of CPU per record in Python (metadata
+        Why: ``AIOKafkaProducer.send`` costs 18-22 µs of CPU per record in Python (metadata
         wait, partitioner, a future per record, the accumulator), filling the producer's own
-        record batches through ``create_batch``/``send_batch`` 6.4-8.2 (local broker,
-        100,000 records of 900 bytes on 6 partitions, 2026-12-04). On the sentiment service
-        that is every scored mention.
+        record batches through ``create_batch``/``send_batch`` 6.3-6.8 (``bench/bench_send.py``
+        in ``make bench``, 2026-12-04). On the sentiment service that is every scored mention.
 
         Same records as ``send`` would write: the partition is the producer's partitioner's
         (murmur2 of the key, as every Kafka client computes it, remembered per key), the
