@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -143,6 +143,24 @@ class DetectorStateStore:
                 "state": self.detector.snapshot(target_id, live=True),  # written at once
             }
         )
+
+    def encoded_chunks(
+        self, targets: Iterable[str], max_bytes: int
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """``(state, key)`` of each target, in order, in lists of at most ``max_bytes`` of
+        states (a state larger than that alone). Lazily: the next chunk is encoded only when
+        asked for, after the writes of the one before were handed over."""
+        chunk: list[tuple[bytes, bytes]] = []
+        size = 0
+        for target_id in targets:
+            value = self.encode(target_id)
+            if chunk and size + len(value) > max_bytes:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append((value, target_id.encode()))
+            size += len(value)
+        if chunk:
+            yield chunk
 
     def apply(self, value: bytes | None, key: bytes | None) -> bool:
         if value is None:
